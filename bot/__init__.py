@@ -1,0 +1,1 @@
+"""wecom-groupbot service shell: Flask app, WeCom adapters in and out, router, outbox, config, CLI."""

@@ -1,0 +1,51 @@
+"""The Flask app factory: callback blueprints, health check. It never starts a scheduler or a drainer."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from bot.inbound import aibot_callback, app_callback
+from bot.inbound.common import MAX_BODY_BYTES
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services) -> Flask:
+    """Build the WSGI app around already-wired services."""
+    app = Flask("groupbot")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["groupbot"] = services
+    app.register_blueprint(app_callback.blueprint)
+    app.register_blueprint(aibot_callback.blueprint)
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        config = services.config()
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:  # the health check reports, it does not crash
+            log.error("health check: database unreachable: %s", exc)
+            database = "unreachable"
+        body = {
+            "status": "ok" if database == "ok" else "degraded",
+            "database": database,
+            "channels": {
+                "app": "ready" if config.wecom.callback_ready else "not configured",
+                "aibot": "ready" if config.aibot.callback_ready else "not configured",
+            },
+            "config": str(services.holder.path),
+            "config_error": str(services.holder.last_error) if services.holder.last_error else None,
+        }
+        return jsonify(body), 200 if database == "ok" else 503
+
+    @app.errorhandler(413)
+    def too_large(_exc):  # type: ignore[no-untyped-def]
+        return "request body larger than 64 KiB", 413, {"Content-Type": "text/plain"}
+
+    return app

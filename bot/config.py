@@ -1,0 +1,192 @@
+"""The admin's YAML file as typed, validated settings (pydantic v2; unknown keys are errors)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import string
+from functools import cached_property
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+Role = Literal["member", "guide", "admin"]
+ROLE_RANK: dict[str, int] = {"member": 0, "guide": 1, "admin": 2}
+DEFAULT_DATABASE_URL = "sqlite:///groupbot.db"
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+class ConfigValueError(ValueError):
+    """A validation error that knows which key below the field it is about, for a precise line."""
+
+    def __init__(self, message: str, *config_path: str | int):
+        super().__init__(message)
+        self.config_path = config_path
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_aes_key(value: str) -> str:
+    # WeCom's EncodingAESKey is 43 base64 characters that decode, with one '=' added, to 32 bytes.
+    if not value:
+        return value
+    try:
+        decoded = base64.b64decode(value + "=", validate=True)
+    except binascii.Error:
+        decoded = b""
+    if len(value) != 43 or len(decoded) != 32:
+        raise ValueError("EncodingAESKey must be the 43 characters shown in the WeCom admin console")
+    return value
+
+
+class WecomConfig(Strict):
+    corp_id: str = ""
+    agent_id: str = ""
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    api_base: str = DEFAULT_API_BASE
+
+    _aes = field_validator("encoding_aes_key")(_check_aes_key)
+
+    @field_validator("agent_id", mode="before")
+    @classmethod
+    def _agent_id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @property
+    def callback_ready(self) -> bool:
+        """Tell whether the self-built app callback can verify and decrypt requests."""
+        return bool(self.corp_id and self.token and self.encoding_aes_key)
+
+
+class AibotConfig(Strict):
+    token: str = ""
+    encoding_aes_key: str = ""
+
+    _aes = field_validator("encoding_aes_key")(_check_aes_key)
+
+    @property
+    def callback_ready(self) -> bool:
+        """Tell whether the intelligent-robot callback can verify and decrypt requests."""
+        return bool(self.token and self.encoding_aes_key)
+
+
+class RolesConfig(Strict):
+    admins: list[str] = Field(default_factory=list)
+    guides: list[str] = Field(default_factory=list)
+
+    def role_of(self, user_id: str | None) -> Role:
+        """Return the highest role the YAML gives this WeCom userid."""
+        if user_id and user_id in self.admins:
+            return "admin"
+        if user_id and user_id in self.guides:
+            return "guide"
+        return "member"
+
+
+class KeywordRule(Strict):
+    match: list[str] = Field(min_length=1)
+    mode: Literal["contains", "exact"] = "contains"
+    reply: str = Field(min_length=1)
+
+    @field_validator("match")
+    @classmethod
+    def _no_blank_words(cls, words: list[str]) -> list[str]:
+        if any(not word.strip() for word in words):
+            raise ValueError("keywords must not be blank")
+        return words
+
+
+class CommandOverride(Strict):
+    name: str | None = None
+    aliases: list[str] | None = None
+    role: Role | None = None
+    enabled: bool = True
+    help: str | None = None
+
+
+class OutboxConfig(Strict):
+    transport: Literal["console"] = "console"
+    poll_seconds: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    reclaim_after_seconds: float = Field(default=120.0, gt=0)
+
+
+class Texts(BaseModel):
+    """Every sentence the bot says: packaged defaults overlaid with the admin's `texts:`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    values: dict[str, str]
+
+    def render(self, key: str, /, **fields: Any) -> str:
+        """Fill the template `key` with `fields`."""
+        return self.values[key].format_map(fields)
+
+
+def placeholders(template: str) -> set[str]:
+    """Return the `{names}` a template uses."""
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+class Config(Strict):
+    timezone: str = "Asia/Shanghai"
+    database_url: str = DEFAULT_DATABASE_URL
+    wecom: WecomConfig = Field(default_factory=WecomConfig)
+    aibot: AibotConfig = Field(default_factory=AibotConfig)
+    roles: RolesConfig = Field(default_factory=RolesConfig)
+    texts: Texts = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    keywords: list[KeywordRule] = Field(default_factory=list)
+    commands: dict[str, CommandOverride] = Field(default_factory=dict)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @field_validator("texts", mode="before")
+    @classmethod
+    def _overlay_texts(cls, value: Any, info: ValidationInfo) -> Any:
+        defaults: dict[str, str] = (info.context or {}).get("default_texts", {})
+        given = value or {}
+        if isinstance(given, Texts):
+            return given
+        if not isinstance(given, dict):
+            raise ValueError("texts must be a mapping of text key to sentence")
+        for key, text in given.items():
+            if key not in defaults:
+                raise ConfigValueError("unknown text key", key)
+            if not isinstance(text, str):
+                raise ConfigValueError("a text must be a string", key)
+            unknown = placeholders(text) - placeholders(defaults[key])
+            if unknown:
+                allowed = ", ".join(sorted("{" + p + "}" for p in placeholders(defaults[key]))) or "none"
+                raise ConfigValueError(f"unknown placeholder(s) {', '.join(sorted(unknown))}; allowed: {allowed}", key)
+        return {"values": {**defaults, **given}}
+
+    @field_validator("commands")
+    @classmethod
+    def _known_commands(cls, value: dict[str, CommandOverride], info: ValidationInfo) -> dict[str, CommandOverride]:
+        known: set[str] | None = (info.context or {}).get("command_names")
+        if known is not None:
+            for name in value:
+                if name not in known:
+                    raise ConfigValueError(f"unknown command (known: {', '.join(sorted(known))})", name)
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The configured time zone."""
+        return ZoneInfo(self.timezone)

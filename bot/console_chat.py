@@ -1,0 +1,52 @@
+"""`groupbot chat`: a group conversation in the terminal through the real router and database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+
+from bot.events import Event
+from bot.services import Services
+from models.outbox import queued_for_origin
+
+PROMPT_HELP = "输入消息与机器人对话；/user 名字 切换发言人，/quit 退出。"
+
+
+def run_chat(
+    services: Services,
+    *,
+    group: str | None,
+    user: str,
+    lines: Iterable[str],
+    write: Callable[[str], None],
+) -> None:
+    """Feed each line to the dispatcher as `user` in `group` and print what the bot would say."""
+    write(PROMPT_HELP)
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        if line.strip() in ("/quit", "/exit"):
+            break
+        if line.startswith("/user "):
+            user = line.split(maxsplit=1)[1].strip()
+            role = services.config().roles.role_of(user)
+            write(f"(现在以 {user} 的身份发言，角色：{role})")
+            continue
+        event = Event(
+            kind="text",
+            source="console",
+            user_id=user,
+            chat_id=group,
+            at=services.clock.now(),
+            text=line,
+            msg_id=uuid.uuid4().hex,
+        )
+        outcome = services.dispatcher.handle(event)
+        for reply in outcome.passive:
+            write(f"机器人> {reply.text}")
+        if outcome.queued:
+            # Shown, not sent: the rows stay pending for the service's drainer and its transport.
+            with services.session_factory() as session:
+                for row in queued_for_origin(session, event.dedup_key):
+                    write(f"(待发送 #{row.id} via {row.channel}) → {row.target}: {row.payload.get('content', '')}")

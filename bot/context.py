@@ -1,0 +1,46 @@
+"""Everything a handler may use, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.config import Config, Role
+from bot.events import Event
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sent the event and the role the YAML gives them."""
+
+    user_id: str | None
+    role: Role
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """The group the event happened in; None for 1:1 conversations."""
+
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class Context:
+    session: Session
+    config: Config
+    clock: Clock
+    event: Event
+    member: Actor
+    chat: ChatRef | None
+    registry: Any  # bot.registry.Registry; typed loosely to keep this module import-light
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def text(self, key: str, /, **fields: Any) -> str:
+        """Render the admin's sentence `key`."""
+        return self.config.texts.render(key, **fields)

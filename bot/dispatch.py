@@ -1,0 +1,91 @@
+"""Handle one event: de-duplicate, route, and commit its effects and queued replies together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.context import Actor, ChatRef, Context
+from bot.events import Event
+from bot.outbox import queue_reply
+from bot.replies import Reply
+from bot.router import Router
+from models.processed_event import claim_event, store_reply, stored_reply
+
+log = logging.getLogger(__name__)
+
+# Channels whose HTTP answer (or terminal) carries the reply; the app channel answers through the outbox.
+PASSIVE_SOURCES = frozenset({"aibot", "console"})
+
+
+@dataclass
+class Outcome:
+    duplicate: bool = False
+    passive: list[Reply] = field(default_factory=list)
+    queued: int = 0
+
+    @property
+    def passive_text(self) -> str:
+        return "\n\n".join(r.text for r in self.passive)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        session_factory: sessionmaker[Session],
+        config: Callable[[], Config],
+        clock: Clock,
+        router: Router,
+        on_queued: Callable[[], None] | None = None,
+    ):
+        self._session_factory = session_factory
+        self._config = config
+        self._clock = clock
+        self._router = router
+        self._on_queued = on_queued
+
+    def handle(self, event: Event) -> Outcome:
+        """Process `event` once; a repeat returns the first answer and changes nothing."""
+        config = self._config()
+        key = event.dedup_key
+        with self._session_factory.begin() as session:
+            claimed = claim_event(
+                session,
+                dedup_key=key,
+                source=event.source,
+                kind=event.name or event.kind,
+                chat_id=event.chat_id,
+                user_id=event.user_id,
+                received_at=self._clock.now(),
+            )
+            if not claimed:
+                log.info("duplicate delivery of %s ignored", key)
+                text = stored_reply(session, key)
+                return Outcome(duplicate=True, passive=[Reply(text)] if text else [])
+
+            ctx = Context(
+                session=session,
+                config=config,
+                clock=self._clock,
+                event=event,
+                member=Actor(event.user_id, config.roles.role_of(event.user_id)),
+                chat=ChatRef(event.chat_id) if event.chat_id else None,
+                registry=self._router.registry,
+            )
+            outcome = Outcome()
+            for reply in self._router.route(ctx):
+                if reply.answers_origin and event.source in PASSIVE_SOURCES:
+                    outcome.passive.append(reply)
+                elif queue_reply(session, reply, event, self._clock.now()):
+                    outcome.queued += 1
+            if outcome.passive:
+                store_reply(session, key, outcome.passive_text)
+        if outcome.queued and self._on_queued is not None:
+            self._on_queued()
+        return outcome

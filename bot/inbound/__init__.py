@@ -1,0 +1,1 @@
+"""WeCom callback endpoints: verify, decrypt, parse into an Event, hand to the dispatcher."""

@@ -1,0 +1,184 @@
+"""Queue replies as outbox rows and deliver due rows through a transport, with retries and backoff."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.config import Config, OutboxConfig
+from bot.events import Event
+from bot.replies import Reply
+from bot.transports.base import DeliveryError, OutgoingMessage, Transport
+from bot.transports.console import ConsoleTransport
+from models import outbox as outbox_rows
+
+log = logging.getLogger(__name__)
+
+# The WeCom channel a reply needs; the transport configured for it decides how it really leaves.
+CHANNEL_APP_MESSAGE = "app_message"
+CHANNEL_GROUP = "group"
+
+
+def queue_reply(session: Session, reply: Reply, event: Event, now: datetime) -> bool:
+    """Write `reply` to the outbox; return False when it has nowhere to go."""
+    if reply.to_chat:
+        channel, kind, target = CHANNEL_GROUP, "chat", reply.to_chat
+    else:
+        user = reply.to_user or event.user_id
+        if not user:
+            log.warning("dropping a reply with no recipient for event %s", event.dedup_key)
+            return False
+        channel, kind, target = CHANNEL_APP_MESSAGE, "user", user
+    outbox_rows.add_message(
+        session,
+        channel=channel,
+        target_kind=kind,
+        target=target,
+        payload={"msgtype": reply.msgtype, "content": reply.text, "mentions": list(reply.mentions)},
+        now=now,
+        origin=event.dedup_key,
+    )
+    return True
+
+
+def make_transport(config: Config) -> Transport:
+    """Build the transport the config names."""
+    if config.outbox.transport == "console":
+        return ConsoleTransport()
+    raise ValueError(f"unknown outbox transport {config.outbox.transport!r}")  # pragma: no cover
+
+
+def backoff(attempts: int, settings: OutboxConfig, rng: random.Random) -> float:
+    """Seconds to wait before attempt `attempts + 1`: exponential, capped, with full jitter on top half."""
+    ceiling = min(settings.retry_max_seconds, settings.retry_base_seconds * (2 ** max(attempts - 1, 0)))
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
+@dataclass
+class DrainReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:64]
+
+
+def drain_once(
+    session_factory: sessionmaker[Session],
+    transport: Transport,
+    settings: OutboxConfig,
+    clock: Clock,
+    *,
+    worker: str | None = None,
+    rng: random.Random | None = None,
+) -> DrainReport:
+    """Claim the due rows, send each, and record what happened; return the counts."""
+    worker = worker or worker_name()
+    rng = rng or random.Random()
+    report = DrainReport()
+    with session_factory.begin() as session:
+        claimed = [
+            OutgoingMessage(row.id, row.channel, row.target_kind, row.target, dict(row.payload), row.attempts)
+            for row in outbox_rows.claim_due(
+                session,
+                worker=worker,
+                now=clock.now(),
+                limit=settings.batch_size,
+                reclaim_after=timedelta(seconds=settings.reclaim_after_seconds),
+            )
+        ]
+    report.claimed = len(claimed)
+    # Sending happens outside any transaction: a slow WeCom call must not hold database locks.
+    for message in claimed:
+        try:
+            transport.send(message)
+        except DeliveryError as exc:
+            _record_failure(session_factory, settings, clock, worker, message, exc, rng, report)
+        except Exception as exc:  # a transport bug must not kill the drainer or lose the row
+            log.exception("transport %s crashed on outbox row %s", transport.name, message.id)
+            error = DeliveryError(f"transport error: {exc!r}", transient=True)
+            _record_failure(session_factory, settings, clock, worker, message, error, rng, report)
+        else:
+            with session_factory.begin() as session:
+                if outbox_rows.mark_sent(session, message.id, worker, clock.now()):
+                    report.sent += 1
+    return report
+
+
+def _record_failure(
+    session_factory: sessionmaker[Session],
+    settings: OutboxConfig,
+    clock: Clock,
+    worker: str,
+    message: OutgoingMessage,
+    error: DeliveryError,
+    rng: random.Random,
+    report: DrainReport,
+) -> None:
+    with session_factory.begin() as session:
+        if not error.transient or message.attempts >= settings.max_attempts:
+            reason = str(error) if not error.transient else f"gave up after {message.attempts} attempts: {error}"
+            if outbox_rows.mark_failed(session, message.id, worker, reason):
+                report.failed += 1
+                log.error("outbox row %s failed: %s", message.id, reason)
+            return
+        delay = max(backoff(message.attempts, settings, rng), error.retry_after or 0.0)
+        when = clock.now() + timedelta(seconds=delay)
+        if outbox_rows.mark_retry(session, message.id, worker, when, str(error)):
+            report.retried += 1
+            log.warning("outbox row %s will retry in %.0fs: %s", message.id, delay, error)
+
+
+class Drainer:
+    """A background thread that drains the outbox every `poll_seconds`, or at once when woken."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        transport: Transport,
+        settings: OutboxConfig,
+        clock: Clock,
+    ):
+        self._session_factory = session_factory
+        self._transport = transport
+        self._settings = settings
+        self._clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-drainer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Drain now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        worker = worker_name()
+        while not self._stop.is_set():
+            try:
+                report = drain_once(self._session_factory, self._transport, self._settings, self._clock, worker=worker)
+            except Exception:
+                log.exception("outbox drain pass failed; trying again shortly")
+                report = DrainReport()
+            if report.claimed >= self._settings.batch_size:
+                continue  # more rows are probably due; don't sleep between full batches
+            self._wake.wait(self._settings.poll_seconds)
+            self._wake.clear()

@@ -1,0 +1,64 @@
+"""The long-lived objects one process shares: config, database, router, dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.config_holder import ConfigHolder
+from bot.config_loader import load_config
+from bot.dispatch import Dispatcher
+from bot.registry import Registry
+from bot.router import Router
+from models.db import make_engine, make_session_factory
+
+
+@dataclass
+class Services:
+    holder: ConfigHolder
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    router: Router
+    dispatcher: Dispatcher
+    clock: Clock
+
+    def config(self) -> Config:
+        return self.holder.current()
+
+
+def config_loader(registry: Registry) -> Callable[..., Config]:
+    """Return a loader that also checks command names and words against `registry`."""
+
+    def load(path: object, environ: dict[str, str] | None = None) -> Config:
+        return load_config(
+            path,  # type: ignore[arg-type]
+            environ=environ,
+            command_names=registry.commands.keys(),
+            extra_checks=[registry.command_table],
+        )
+
+    return load
+
+
+def build_services(
+    config_path: str,
+    *,
+    registry: Registry,
+    clock: Clock,
+    engine: Engine | None = None,
+    on_queued: Callable[[], None] | None = None,
+) -> Services:
+    """Load the config and wire the database, router and dispatcher."""
+    holder = ConfigHolder(config_path, config_loader(registry))
+    engine = engine or make_engine(holder.current().database_url)
+    session_factory = make_session_factory(engine)
+    router = Router(registry)
+    dispatcher = Dispatcher(
+        session_factory=session_factory, config=holder.current, clock=clock, router=router, on_queued=on_queued
+    )
+    return Services(holder, engine, session_factory, router, dispatcher, clock)

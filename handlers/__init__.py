@@ -1,0 +1,19 @@
+"""One module per capability; importing a module registers its commands and reactions."""
+
+from __future__ import annotations
+
+import importlib
+
+from bot.registry import REGISTRY, Registry
+
+MODULES = (
+    "handlers.help",
+    "handlers.keywords",
+)
+
+
+def load_handlers() -> Registry:
+    """Import every handler module (idempotent) and return the registry they filled."""
+    for name in MODULES:
+        importlib.import_module(name)
+    return REGISTRY

@@ -1,0 +1,35 @@
+"""帮助: list the commands the asker may use, or explain one."""
+
+from __future__ import annotations
+
+from bot.config import ROLE_RANK
+from bot.context import Context
+from bot.registry import ResolvedCommand, command
+from bot.router import normalise_word
+
+
+@command("帮助", aliases=["help", "?"], role="member", examples=[("帮助", "帮助"), ("帮助 帮助", "帮助：")])
+def show_help(ctx: Context, args: str) -> str:
+    """查看我能做什么，或某个指令的用法（帮助 指令名）。"""
+    commands = ctx.registry.resolved(ctx.config)
+    if args:
+        wanted = normalise_word(args.split()[0])
+        for cmd in commands:
+            if wanted in {normalise_word(w) for w in (cmd.name, *cmd.aliases)}:
+                return _detail(ctx, cmd)
+        return ctx.text("help_unknown", name=args.split()[0])
+
+    visible = [c for c in commands if ROLE_RANK[ctx.member.role] >= ROLE_RANK[c.role]]
+    lines = [ctx.text("help_header")]
+    for cmd in visible:
+        aliases = f"（{'、'.join(cmd.aliases)}）" if cmd.aliases else ""
+        lines.append(ctx.text("help_line", name=cmd.name, aliases=aliases, summary=cmd.summary))
+    lines.append(ctx.text("help_footer"))
+    return "\n".join(lines)
+
+
+def _detail(ctx: Context, cmd: ResolvedCommand) -> str:
+    aliases = "、".join(cmd.aliases) if cmd.aliases else ctx.text("help_no_aliases")
+    return ctx.text(
+        "help_detail", name=cmd.name, summary=cmd.summary, aliases=aliases, role=ctx.text(f"role_{cmd.role}")
+    )

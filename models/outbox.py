@@ -1,0 +1,154 @@
+"""The durable outbox: every outgoing message is a row before anything is sent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, UTCDateTime
+
+STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        CheckConstraint("target_kind IN ('user', 'chat')", name="target_kind"),
+        # Drainers look up due rows by status and time; this keeps that a range scan.
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    target_kind: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The de-duplication key of the callback that produced the message, for tracing.
+    origin: Mapped[str | None] = mapped_column(String(200))
+
+
+def add_message(
+    session: Session,
+    *,
+    channel: str,
+    target_kind: str,
+    target: str,
+    payload: dict[str, Any],
+    now: datetime,
+    origin: str | None = None,
+) -> OutboxMessage:
+    """Queue one message for delivery as soon as a drainer runs."""
+    row = OutboxMessage(
+        channel=channel,
+        target_kind=target_kind,
+        target=target,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        origin=origin,
+    )
+    session.add(row)
+    return row
+
+
+def claim_due(
+    session: Session, *, worker: str, now: datetime, limit: int, reclaim_after: timedelta
+) -> list[OutboxMessage]:
+    """Mark up to `limit` due rows as being sent by `worker` and return them.
+
+    Rows left in `sending` longer than `reclaim_after` belonged to a drainer that died mid-send;
+    they are taken again (at-least-once). PostgreSQL skips rows another drainer holds; SQLite
+    serialises writers with BEGIN IMMEDIATE, so the same select is safe there too.
+    """
+    due = or_(
+        (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - reclaim_after),
+    )
+    ids = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(due)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            status="sending",
+            claimed_by=worker,
+            claimed_at=now,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .order_by(OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+def _finish(session: Session, message_id: int, worker: str, **values: Any) -> bool:
+    # Only the drainer that holds the claim may settle the row; a reclaimed row belongs to another.
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == worker,
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def mark_sent(session: Session, message_id: int, worker: str, now: datetime) -> bool:
+    """Record a successful delivery."""
+    return _finish(session, message_id, worker, status="sent", sent_at=now, last_error=None)
+
+
+def mark_retry(session: Session, message_id: int, worker: str, when: datetime, error: str) -> bool:
+    """Put the row back in the queue for another attempt at `when`."""
+    return _finish(
+        session, message_id, worker, status="pending", next_attempt_at=when, last_error=error, claimed_by=None
+    )
+
+
+def mark_failed(session: Session, message_id: int, worker: str, error: str) -> bool:
+    """Park the row as failed; an operator can send it again from the CLI."""
+    return _finish(session, message_id, worker, status="failed", last_error=error)
+
+
+def list_messages(session: Session, *, status: str | None = None, limit: int = 50) -> list[OutboxMessage]:
+    """Return the newest rows first, optionally of one status."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    return list(session.scalars(query))
+
+
+def queued_for_origin(session: Session, origin: str) -> list[OutboxMessage]:
+    """Return the rows one event produced, oldest first."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.origin == origin).order_by(OutboxMessage.id)))

@@ -1,0 +1,135 @@
+"""Build WeCom callbacks exactly as WeCom sends them: encrypted, signed, wrapped in XML or JSON."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from wechatpy.work.crypto import PrpCrypto
+
+CORP_ID = "ww0test0corp0001"
+APP_TOKEN = "AppCallbackToken01"
+APP_AES_KEY = base64.b64encode(b"groupbot-app-callback-aes-key-32").decode().rstrip("=")
+AIBOT_TOKEN = "AibotCallbackToken01"
+AIBOT_AES_KEY = base64.b64encode(b"groupbot-aibot-callback-aeskey32").decode().rstrip("=")
+AGENT_ID = "1000002"
+
+
+def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
+    """WeCom's msg_signature, computed independently of the code under test."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypted])).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Signed:
+    query: dict[str, str]
+    body: bytes
+
+    @property
+    def query_string(self) -> str:
+        return urlencode(self.query)
+
+
+class WecomSender:
+    """Plays WeCom's side of one callback channel."""
+
+    def __init__(self, token: str, aes_key: str, receive_id: str):
+        self.token = token
+        self.key = base64.b64decode(aes_key + "=")
+        self.receive_id = receive_id
+
+    def encrypt(self, plaintext: str, receive_id: str | None = None) -> str:
+        rid = self.receive_id if receive_id is None else receive_id
+        return PrpCrypto(self.key).encrypt(plaintext, rid).decode("ascii")
+
+    def decrypt(self, encrypted: str) -> str:
+        return PrpCrypto(self.key).decrypt(encrypted, self.receive_id)
+
+    def _params(self, encrypted: str, *, token: str | None = None) -> dict[str, str]:
+        timestamp = str(int(time.time()))
+        nonce = uuid.uuid4().hex[:10]
+        return {
+            "msg_signature": signature(token or self.token, timestamp, nonce, encrypted),
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
+
+    def verify_url(self, echo: str, *, token: str | None = None, receive_id: str | None = None) -> dict[str, str]:
+        """Query string of WeCom's URL-verification GET for the plaintext `echo`."""
+        encrypted = self.encrypt(echo, receive_id)
+        return {**self._params(encrypted, token=token), "echostr": encrypted}
+
+    def xml_post(self, plaintext: str, *, token: str | None = None, receive_id: str | None = None) -> Signed:
+        encrypted = self.encrypt(plaintext, receive_id)
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.receive_id}]]></ToUserName>"
+            f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        )
+        return Signed(self._params(encrypted, token=token), body.encode("utf-8"))
+
+    def json_post(
+        self, payload: dict[str, Any] | str, *, token: str | None = None, receive_id: str | None = None
+    ) -> Signed:
+        plaintext = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        encrypted = self.encrypt(plaintext, receive_id)
+        return Signed(self._params(encrypted, token=token), json.dumps({"encrypt": encrypted}).encode("utf-8"))
+
+    def open_reply(self, response_json: dict[str, Any]) -> dict[str, Any]:
+        """Check the signature on a passive reply the way WeCom does and return its plaintext JSON."""
+        expected = signature(
+            self.token, str(response_json["timestamp"]), response_json["nonce"], response_json["encrypt"]
+        )
+        assert response_json["msgsignature"] == expected, "reply signature does not verify"
+        return json.loads(self.decrypt(response_json["encrypt"]))
+
+
+def app_sender() -> WecomSender:
+    return WecomSender(APP_TOKEN, APP_AES_KEY, CORP_ID)
+
+
+def aibot_sender() -> WecomSender:
+    return WecomSender(AIBOT_TOKEN, AIBOT_AES_KEY, "")
+
+
+def app_text(content: str, *, user: str = "zhangsan", msg_id: str | None = None, create_time: int | None = None) -> str:
+    """The decrypted XML of a text message a user sends to the self-built app."""
+    msg_id = msg_id or str(uuid.uuid4().int % 10**18)
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{user}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content>"
+        f"<MsgId>{msg_id}</MsgId><AgentID>{AGENT_ID}</AgentID></xml>"
+    )
+
+
+def aibot_text(
+    content: str,
+    *,
+    user: str = "lisi",
+    chat: str | None = "wrgroup0001",
+    msgid: str | None = None,
+    mention: bool = True,
+) -> dict[str, Any]:
+    """The decrypted JSON of a message to the intelligent robot (group @mention, or 1:1 when chat is None)."""
+    text = f"@小助手\u2005{content}" if mention and chat else content
+    payload: dict[str, Any] = {
+        "msgid": msgid or uuid.uuid4().hex,
+        "aibotid": "aibot0001",
+        "chattype": "group" if chat else "single",
+        "from": {"userid": user},
+        "response_url": "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=test",
+        "msgtype": "text",
+        "text": {"content": text},
+    }
+    if chat:
+        payload["chatid"] = chat
+    return payload
