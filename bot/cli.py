@@ -49,6 +49,8 @@ def _setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every schema check; only `db upgrade` should say what it migrated.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _load(config_path: str) -> Config:
@@ -215,6 +217,7 @@ def db_upgrade(config_path: str) -> None:
     """Create or migrate the database schema to the newest version."""
     config = _load(config_path)
     engine = make_engine(config.database_url)
+    logging.getLogger("alembic").setLevel(logging.INFO)
     migrate.upgrade(engine)
     click.echo(f"database {_safe_url(config.database_url)} is at revision {migrate.current_revision(engine)}")
 

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from bot.events import Event
-from bot.inbound.common import not_configured, plain, read_body, services, signed_params
+from bot.inbound.common import answer_url_verification, not_configured, open_post, plain, refusal, services
 from bot.mentions import mentions_in, strip_leading_mentions
 from bot.wecom_crypto import CallbackCrypto, MalformedPayload, SignatureRejected
 
@@ -27,39 +27,16 @@ def aibot_callback() -> Response:
     if not aibot.callback_ready:
         return not_configured("aibot", "aibot.token / encoding_aes_key")
     crypto = CallbackCrypto(aibot.token, aibot.encoding_aes_key, AIBOT_RECEIVE_ID)
-
     if request.method == "GET":
-        params = signed_params("msg_signature", "timestamp", "nonce", "echostr")
-        try:
-            echo = crypto.verify_url(params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"])
-        except SignatureRejected:
-            log.warning("aibot URL verification with a bad signature from %s", request.remote_addr)
-            return plain("forbidden", 403)
-        except MalformedPayload as exc:
-            return plain(str(exc), 400)
-        return plain(echo)
-
-    params = signed_params("msg_signature", "timestamp", "nonce")
-    body = read_body()
+        return answer_url_verification(crypto, "aibot")
     try:
-        encrypted = _envelope_encrypt(body)
-        plaintext = crypto.decrypt(encrypted, params["msg_signature"], params["timestamp"], params["nonce"])
-        message = _json_object(plaintext)
-    except SignatureRejected:
-        log.warning("aibot callback with a bad signature or receive id from %s", request.remote_addr)
-        return plain("forbidden", 403)
-    except MalformedPayload as exc:
-        log.warning("aibot callback refused: %s", exc)
-        return plain(f"malformed request: {exc}", 400)
-
-    if message.get("msgtype") == "stream":
-        # A refresh poll for a stream; ours are always finished in the first answer.
-        return plain("")
-    try:
+        message = _json_object(open_post(crypto, _envelope_encrypt))
+        if message.get("msgtype") == "stream":
+            # A refresh poll for a stream; ours are always finished in the first answer.
+            return plain("")
         event = event_from_aibot(message, svc.clock.now())
-    except MalformedPayload as exc:
-        log.warning("aibot callback refused: %s", exc)
-        return plain(f"malformed request: {exc}", 400)
+    except (SignatureRejected, MalformedPayload) as exc:
+        return refusal("aibot", exc)
     outcome = svc.dispatcher.handle(event)
     if not outcome.passive:
         return plain("")

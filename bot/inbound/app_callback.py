@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from wechatpy.work import parse_message
 
 from bot.events import Event
-from bot.inbound.common import not_configured, plain, read_body, services, signed_params
+from bot.inbound.common import answer_url_verification, not_configured, open_post, plain, refusal, services
 from bot.wecom_crypto import CallbackCrypto, MalformedPayload, SignatureRejected
 
 log = logging.getLogger(__name__)
@@ -25,30 +25,12 @@ def app_callback() -> Response:
     if not wecom.callback_ready:
         return not_configured("app", "wecom.corp_id / token / encoding_aes_key")
     crypto = CallbackCrypto(wecom.token, wecom.encoding_aes_key, wecom.corp_id)
-
     if request.method == "GET":
-        params = signed_params("msg_signature", "timestamp", "nonce", "echostr")
-        try:
-            echo = crypto.verify_url(params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"])
-        except SignatureRejected:
-            log.warning("app URL verification with a bad signature from %s", request.remote_addr)
-            return plain("forbidden", 403)
-        except MalformedPayload as exc:
-            return plain(str(exc), 400)
-        return plain(echo)
-
-    params = signed_params("msg_signature", "timestamp", "nonce")
-    body = read_body()
+        return answer_url_verification(crypto, "app")
     try:
-        encrypted = _envelope_encrypt(body)
-        plaintext = crypto.decrypt(encrypted, params["msg_signature"], params["timestamp"], params["nonce"])
-        event = event_from_app_xml(plaintext, svc.clock.now())
-    except SignatureRejected:
-        log.warning("app callback with a bad signature or corp id from %s", request.remote_addr)
-        return plain("forbidden", 403)
-    except MalformedPayload as exc:
-        log.warning("app callback refused: %s", exc)
-        return plain(f"malformed request: {exc}", 400)
+        event = event_from_app_xml(open_post(crypto, _envelope_encrypt), svc.clock.now())
+    except (SignatureRejected, MalformedPayload) as exc:
+        return refusal("app", exc)
     svc.dispatcher.handle(event)
     # WeCom only needs a 200 within 5 s; the answer itself leaves through the outbox.
     return plain("")

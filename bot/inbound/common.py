@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Response, abort, current_app, request
 
 from bot.services import Services
+from bot.wecom_crypto import CallbackCrypto, MalformedPayload, SignatureRejected
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -53,3 +55,32 @@ def read_body() -> bytes:
 def not_configured(channel: str, keys: str) -> Response:
     log.warning("%s callback called but %s are empty in the config; answering 503", channel, keys)
     return plain(f"{channel} channel is not configured", 503)
+
+
+def answer_url_verification(crypto: CallbackCrypto, channel: str) -> Response:
+    """Answer WeCom's signed GET with the decrypted echostr, or refuse it."""
+    params = signed_params("msg_signature", "timestamp", "nonce", "echostr")
+    try:
+        echo = crypto.verify_url(params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"])
+    except (SignatureRejected, MalformedPayload) as exc:
+        return refusal(channel, exc)
+    return plain(echo)
+
+
+def open_post(crypto: CallbackCrypto, encrypted_field: Callable[[bytes], str]) -> str:
+    """Read a callback POST, verify its signature and return the decrypted plaintext.
+
+    Raises SignatureRejected or MalformedPayload; nothing has been stored when they are raised.
+    """
+    params = signed_params("msg_signature", "timestamp", "nonce")
+    encrypted = encrypted_field(read_body())
+    return crypto.decrypt(encrypted, params["msg_signature"], params["timestamp"], params["nonce"])
+
+
+def refusal(channel: str, exc: SignatureRejected | MalformedPayload) -> Response:
+    """403 for a request not signed for us, 400 for one we cannot read."""
+    if isinstance(exc, SignatureRejected):
+        log.warning("%s callback with a bad signature or receive id from %s", channel, request.remote_addr)
+        return plain("forbidden", 403)
+    log.warning("%s callback refused: %s", channel, exc)
+    return plain(f"malformed request: {exc}", 400)

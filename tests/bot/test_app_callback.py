@@ -23,7 +23,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
+from bot.clock import FrozenClock
 from bot.inbound.common import MAX_BODY_BYTES
+from bot.registry import Registry
 from bot.services import Services, build_services
 from handlers import load_handlers
 from models import OutboxMessage, ProcessedEvent
@@ -491,3 +493,29 @@ def test_parallel_deliveries_of_one_msgid_queue_one_reply(
     assert statuses == [200] * 8
     assert count_rows(pg_engine, ProcessedEvent) == 1
     assert [r.target for r in outbox_rows(pg_engine)] == ["zhangsan"]
+
+
+def test_handler_crash_answers_500_and_stores_nothing_so_the_retry_can_succeed(
+    engine: Engine, config_file: Path, clock: FrozenClock
+) -> None:
+    """A bug or a lost database connection mid-handler must not swallow the message: WeCom retries a 500."""
+    registry = Registry()
+    failures = {"left": 1}
+
+    @registry.command("签到")
+    def flaky(ctx: Any, args: str) -> str:
+        """Fail once, as a dropped connection would."""
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("connection lost")
+        return "签到成功"
+
+    client = create_app(build_services(str(config_file), registry=registry, clock=clock, engine=engine)).test_client()
+    plaintext = factories.app_text("签到", user="zhangsan", msg_id="777000111")
+    first = post(client, factories.app_sender().xml_post(plaintext))
+    assert first.status_code == 500
+    assert_nothing_stored(engine)
+
+    retry = post(client, factories.app_sender().xml_post(plaintext))
+    assert retry.status_code == 200
+    assert [row.payload["content"] for row in outbox_rows(engine)] == ["签到成功"]
