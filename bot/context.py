@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config import Config, Role
 from bot.events import Event
+from bot.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Context:
     event: Event
     member: Actor
     chat: ChatRef | None
-    registry: Any  # bot.registry.Registry; typed loosely to keep this module import-light
+    registry: Registry
 
     def now(self) -> datetime:
         return self.clock.now()
