@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from bot.clock import SystemClock
 from bot.config import Config
+from bot.config_holder import ConfigWatcher
 from bot.config_loader import ConfigError
 from bot.services import Services, build_services, config_loader
 from handlers import load_handlers
@@ -109,6 +110,8 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
     drainer_ref: list[Drainer] = []
     services = _services(config_path, on_queued=lambda: drainer_ref[0].wake() if drainer_ref else None)
     config = services.config()
+    watcher = ConfigWatcher(services.holder)
+    watcher.start()
     if not no_drainer:
         drainer = Drainer(services.session_factory, make_transport(config), config.outbox, services.clock)
         drainer_ref.append(drainer)
@@ -137,6 +140,7 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
     except KeyboardInterrupt:
         pass
     finally:
+        watcher.stop()
         for drainer in drainer_ref:
             drainer.stop()
         log.info("stopped")

@@ -39,6 +39,11 @@ class ConfigHolder:
             if fingerprint == self._fingerprint:
                 return self._config
             self._fingerprint = fingerprint
+            if fingerprint is not None and fingerprint[1] == 0:
+                # Editors that truncate before writing expose an empty file for a moment; all-defaults
+                # would strip every role and keyword, so an empty file is never taken as an edit.
+                log.warning("config %s is empty; keeping the last good version", self.path)
+                return self._config
             try:
                 config = self._loader(self.path)
             except ConfigError as exc:
@@ -55,3 +60,27 @@ class ConfigHolder:
             self.last_error = None
             log.info("config %s reloaded", self.path)
             return config
+
+
+class ConfigWatcher:
+    """Look at the file every few seconds, so an edit is applied (or its error logged) before the next message."""
+
+    def __init__(self, holder: ConfigHolder, interval: float = 2.0):
+        self._holder = holder
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="config-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self._interval + 1)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._holder.current()
+            except Exception:  # the watcher must outlive any surprise in the loader
+                log.exception("config watcher could not check %s", self._holder.path)

@@ -274,3 +274,53 @@ def test_live_removing_the_aibot_credentials_turns_the_channel_off(
     assert resp.status_code == 503
     assert count_rows(engine, ProcessedEvent) == 1
     assert count_rows(engine, OutboxMessage) == 0
+
+
+def test_watcher_applies_an_edit_and_logs_a_bad_one_without_any_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An admin watching the log learns of a broken edit at once, not when the next member writes."""
+    import threading
+    import time
+
+    from bot.config_holder import ConfigWatcher
+
+    path = tmp_path / "config.yaml"
+    _write_text(path, _keyword_yaml("旧回复"))
+    holder = _holder(path)
+    caplog.set_level(logging.INFO, logger=HOLDER_LOG)
+    watcher = ConfigWatcher(holder, interval=0.05)
+    watcher.start()
+
+    def wait_for(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            threading.Event().wait(0.02)
+
+    try:
+        _write_text(path, _keyword_yaml("新回复"))
+        wait_for(lambda: f"config {path} reloaded" in caplog.text)
+        assert f"config {path} reloaded" in caplog.text
+
+        _write_text(path, _keyword_yaml("坏了", extra="  - match: [客服]\n    replly: 拼错了\n"))
+        wait_for(lambda: bool(_errors(caplog)))
+        [message] = _errors(caplog)
+        assert "config.yaml:6:5: keywords[1].replly: unknown key" in message
+    finally:
+        watcher.stop()
+    assert holder.current().keywords[0].reply == "新回复"
+
+
+def test_holder_ignores_a_momentarily_empty_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A save that truncates first must not leave the service without its roles and keywords."""
+    path = tmp_path / "config.yaml"
+    _write_text(path, _keyword_yaml("旧回复"))
+    holder = _holder(path)
+    caplog.set_level(logging.INFO, logger=HOLDER_LOG)
+
+    _write_text(path, "")
+    assert holder.current().keywords[0].reply == "旧回复"
+    assert "is empty; keeping the last good version" in caplog.text
+
+    _write_text(path, _keyword_yaml("新回复"))
+    assert holder.current().keywords[0].reply == "新回复"
