@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -27,6 +28,19 @@ class DeliveryError(Exception):
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+
+
+class Deferred(Exception):  # not an error: the row waits and no attempt is spent
+    """Not now: a spent rate-limit budget or quiet hours; the row waits until `until` without losing an attempt.
+
+    `backlog` says every other pending row for the same channel and target has to wait too (a spent budget),
+    so the drainer moves them all at once instead of claiming each just to be told the same.
+    """
+
+    def __init__(self, until: datetime, reason: str, *, backlog: bool = False):
+        super().__init__(reason)
+        self.until = until
+        self.backlog = backlog
 
 
 class Transport(Protocol):

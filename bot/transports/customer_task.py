@@ -1,0 +1,132 @@
+"""Customer-group tasks (add_msg_template): the guide confirms the message in WeCom, then it reaches the group."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.config import Config, GroupConfig
+from bot.transports.base import DeliveryError, OutgoingMessage
+from bot.wecom_api import WecomApi
+from models import customer_task, outbox
+
+log = logging.getLogger(__name__)
+
+# get_groupmsg_send_result: 0 not sent yet, 1 sent, 2 not a friend, 3 already got another mass message.
+SENT = 1
+UNDELIVERABLE = {2, 3}
+
+
+def task_body(chat_id: str, sender: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Build the add_msg_template body for one customer group; tasks carry plain text only."""
+    return {
+        "chat_type": "group",
+        "sender": sender,
+        "chat_id_list": [chat_id],
+        "text": {"content": str(payload.get("content", ""))},
+    }
+
+
+class CustomerTaskTransport:
+    name = "customer_task"
+
+    def __init__(self, api: WecomApi, session_factory: sessionmaker[Session], clock: Clock):
+        self._api = api
+        self._session_factory = session_factory
+        self._clock = clock
+
+    def send_to(self, group: GroupConfig, message: OutgoingMessage, config: Config) -> None:
+        """Create the task, keep its msgid and ask the guide (by app message) to confirm it."""
+        if not group.guide:
+            raise DeliveryError(
+                f"group {group.chat_id} uses push: customer_task but has no guide; set groups[].guide "
+                "to the userid of the staff member who owns the group",
+                transient=False,
+            )
+        body = task_body(group.chat_id, group.guide, message.payload)
+        result = self._api.call("externalcontact/add_msg_template", body)
+        if result.get("fail_list"):
+            raise DeliveryError(
+                f"WeCom could not create the task for {result['fail_list']}: "
+                f"check that {group.guide} owns chat {group.chat_id}",
+                transient=False,
+            )
+        msgid = str(result["msgid"])
+        now = self._clock.now()
+        settings = config.outbound
+        preview = str(message.payload.get("content", ""))
+        preview = preview if len(preview) <= 60 else preview[:60] + "…"
+        with self._session_factory.begin() as session:
+            customer_task.record_task(
+                session,
+                msgid=msgid,
+                outbox_id=message.id,
+                chat_id=group.chat_id,
+                sender=group.guide,
+                now=now,
+                expires_at=now + timedelta(hours=settings.task_expire_hours),
+                next_poll_at=now + timedelta(seconds=settings.task_poll_seconds),
+            )
+            outbox.add_message(
+                session,
+                channel="app_message",
+                target_kind="user",
+                target=group.guide,
+                payload={
+                    "msgtype": "text",
+                    "content": config.texts.render("outbound_task_confirm", group=group.name, preview=preview),
+                    "mentions": [],
+                    "purpose": "push",
+                },
+                now=now,
+                origin=f"customer_task:{msgid}",
+            )
+
+
+@dataclass
+class PollReport:
+    polled: int = 0
+    sent: int = 0
+    expired: int = 0
+
+
+def poll_customer_tasks(
+    session_factory: sessionmaker[Session], api: WecomApi, config: Callable[[], Config], now: datetime
+) -> PollReport:
+    """Ask WeCom about every waiting task that is due; settle it as sent or expired, else look again later."""
+    settings = config().outbound
+    report = PollReport()
+    with session_factory() as session:
+        due = customer_task.due_for_poll(session, now)
+    for task in due:
+        report.polled += 1
+        status = None
+        try:
+            result = api.call(
+                "externalcontact/get_groupmsg_send_result",
+                {"msgid": task.msgid, "userid": task.sender, "limit": 1000},
+            )
+            for entry in result.get("send_list") or []:
+                if entry.get("chat_id") in (None, task.chat_id):
+                    status = int(entry.get("status", 0))
+        except DeliveryError as exc:
+            log.warning("could not poll customer task %s: %s", task.msgid, exc)
+        with session_factory.begin() as session:
+            if status == SENT:
+                if customer_task.settle(session, task.msgid, "sent", now):
+                    report.sent += 1
+            elif status in UNDELIVERABLE or now >= task.expires_at:
+                if customer_task.settle(session, task.msgid, "expired", now):
+                    report.expired += 1
+                    log.warning(
+                        "customer task %s for chat %s was not sent by %s", task.msgid, task.chat_id, task.sender
+                    )
+            else:
+                customer_task.poll_later(session, task.msgid, now + timedelta(seconds=settings.task_poll_seconds))
+    return report

@@ -1,0 +1,88 @@
+"""Budgets per key and window, kept in the database so they hold across drainers and restarts."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import rate_limit
+
+Period = Literal["minute", "hour", "month"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    key: str
+    limit: int
+    period: Period
+    cost: int = 1
+
+
+def window(period: Period, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return the fixed window holding `now`: UTC minutes and hours, calendar months in `zone`."""
+    now = now.astimezone(UTC)
+    if period == "minute":
+        start = now.replace(second=0, microsecond=0)
+        return start, start + timedelta(minutes=1)
+    if period == "hour":
+        start = now.replace(minute=0, second=0, microsecond=0)
+        return start, start + timedelta(hours=1)
+    local = now.astimezone(zone)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first.astimezone(UTC), following.astimezone(UTC)
+
+
+def days_in_month(now: datetime, zone: ZoneInfo) -> int:
+    """Return how many days the month of `now` (in `zone`) has."""
+    local = now.astimezone(zone)
+    return calendar.monthrange(local.year, local.month)[1]
+
+
+class _Spent(Exception):  # control flow: leaving the transaction rolls back the budgets taken so far
+    def __init__(self, budget: Budget, until: datetime):
+        self.budget = budget
+        self.until = until
+
+
+class Limiter:
+    """Spend from several budgets at once, or from none of them."""
+
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self._session_factory = session_factory
+        # Windows this process saw spent: a window's count only grows, so they stay spent until they end.
+        self._spent: dict[tuple[str, datetime], tuple[Budget, datetime]] = {}
+
+    def acquire(self, budgets: list[Budget], now: datetime, zone: ZoneInfo) -> tuple[Budget, datetime] | None:
+        """Take one unit from every budget; when one is spent take nothing and return it with its window's end."""
+        if not budgets:
+            return None
+        for budget in budgets:
+            known = self._spent.get((f"{budget.key}/{budget.period}", window(budget.period, now, zone)[0]))
+            if known is not None:
+                return known
+        try:
+            with self._session_factory.begin() as session:
+                for budget in budgets:
+                    start, end = window(budget.period, now, zone)
+                    # The period is part of the stored key: a minute and an hour can start at the same instant.
+                    key = f"{budget.key}/{budget.period}"
+                    if not rate_limit.spend(session, key, start, end, budget.limit, budget.cost):
+                        raise _Spent(budget, end)
+        except _Spent as spent:
+            start = window(spent.budget.period, now, zone)[0]
+            if len(self._spent) > 10_000:
+                self._spent.clear()
+            self._spent[(f"{spent.budget.key}/{spent.budget.period}", start)] = (spent.budget, spent.until)
+            return spent.budget, spent.until
+        return None
+
+    def prune(self, now: datetime) -> int:
+        """Forget windows that ended more than a day ago."""
+        with self._session_factory.begin() as session:
+            return rate_limit.prune(session, now - timedelta(days=1))

@@ -1,0 +1,231 @@
+"""A thin adapter over wechatpy's WeCom client: a shared token cache, bounded retries, errors that say what to fix."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from sqlalchemy.orm import Session, sessionmaker
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.work import WeChatClient
+
+from bot.clock import Clock
+from bot.transports.base import DeliveryError
+from models import wecom_token
+
+log = logging.getLogger(__name__)
+
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+# WeCom says "come back later": -1 system busy, 45009 frequency limit, 45033 too many concurrent calls.
+TRANSIENT_ERRORS = frozenset({-1, 45009, 45033})
+# 45009 blocks the caller for the rest of the minute, so trying again sooner only extends the block.
+BLOCKED_WINDOW_SECONDS = 60.0
+# Tokens are refreshed this long before WeCom's stated expiry, so none expires mid-call.
+TOKEN_MARGIN = timedelta(minutes=5)
+
+# Configuration errors: retrying cannot help, an operator has to change something in WeCom.
+HINTS: dict[int, str] = {
+    48002: "the app lacks permission for this API: in 管理后台 → 应用管理 → the app, grant the API permission "
+    "(客户联系 for customer groups) and add the recipients to its 可见范围",
+    60011: "the recipient is outside the app's visibility: add them (or their department) to the app's 可见范围",
+    60020: "WeCom refused this server's IP: add it to 企业可信IP in 管理后台 → 应用管理 → the app",
+    40050: "the chat no longer exists (dismissed or never created by this app): remove it from groups: or fix chat_id",
+    49008: "the chat no longer exists (dismissed or never created by this app): remove it from groups: or fix chat_id",
+    40003: "WeCom does not know this userid: check the recipient (guide) in the config",
+    81013: "no valid recipient: the userid is not a member of the corp or outside the app's 可见范围",
+    41001: "no access token was sent: check wecom.corp_id and wecom.secret",
+    40013: "the corp id is wrong: check wecom.corp_id",
+}
+# gettoken answers these when the credentials themselves are wrong; no retry can fix that.
+CREDENTIAL_ERRORS = frozenset({40001, 40013, 40091})
+
+
+def explain(errcode: int, errmsg: str) -> DeliveryError:
+    """Turn a WeCom error code into a retryable or a permanent DeliveryError with its hint."""
+    base = f"errcode {errcode}: {errmsg}"
+    if errcode == 45009:
+        return DeliveryError(
+            f"{base} (rate limited; waiting out the blocked window)", transient=True, retry_after=BLOCKED_WINDOW_SECONDS
+        )
+    if errcode in TRANSIENT_ERRORS:
+        return DeliveryError(base, transient=True)
+    if errcode in TOKEN_ERRORS:
+        # Reached only after one refresh and one retry failed: let the drainer's bounded retries decide.
+        return DeliveryError(f"{base} (still refused after refreshing the token)", transient=True)
+    if 93000 <= errcode <= 93999:
+        return DeliveryError(
+            f"{base}: the group robot's webhook key is invalid or the robot was removed; "
+            "set groups[].webhook_key to the key in the robot's 消息推送 URL",
+            transient=False,
+        )
+    hint = HINTS.get(errcode)
+    return DeliveryError(f"{base}: {hint}" if hint else f"{base}: WeCom refused the message", transient=False)
+
+
+def http_error(exc: requests.RequestException) -> DeliveryError:
+    """Classify a transport-level failure: 5xx, timeouts and dropped connections are retried."""
+    response = getattr(exc, "response", None)
+    status = response.status_code if response is not None else None
+    if status is not None and status < 500:
+        return DeliveryError(f"HTTP {status} from WeCom: check wecom.api_base", transient=False)
+    what = f"HTTP {status}" if status is not None else type(exc).__name__
+    return DeliveryError(f"{what} talking to WeCom: {exc}", transient=True)
+
+
+class _Client(WeChatClient):
+    """wechatpy's client pointed at the configured host, also for gettoken (wechatpy hard-codes WeCom's)."""
+
+    def __init__(self, corp_id: str, secret: str, api_base: str, timeout: float):
+        self.API_BASE_URL = api_base.rstrip("/") + "/cgi-bin/"
+        # auto_retry=False: wechatpy's own retry recurses without bound while WeCom answers 42001.
+        super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        res = self._http.get(
+            self.API_BASE_URL + "gettoken",
+            params={"corpid": self.corp_id, "corpsecret": self.secret},
+            timeout=self.timeout,
+        )
+        res.raise_for_status()
+        result: dict[str, Any] = res.json()
+        if int(result.get("errcode", 0)) != 0:
+            raise WeChatClientException(int(result["errcode"]), result.get("errmsg", ""), client=self)
+        return result
+
+
+class WecomApi:
+    """Calls WeCom's server API and webhooks; every process shares the access token through the database."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        *,
+        corp_id: str,
+        secret: str,
+        agent_id: str,
+        api_base: str,
+        timeout: float = 10.0,
+        token_lease: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._session_factory = session_factory
+        self._clock = clock
+        self._client = _Client(corp_id, secret, api_base, timeout)
+        self.agent_id = agent_id
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+        self._lease = timedelta(seconds=token_lease)
+        self._sleep = sleep
+        self._key = "corp:" + hashlib.sha256(f"{corp_id}\0{secret}".encode()).hexdigest()[:32]
+        # A per-process copy of the shared token saves a database read per call; dropped on any token error.
+        self._memo: tuple[str, datetime] | None = None
+
+    # --- the access token --------------------------------------------------------------------------
+
+    def access_token(self) -> str:
+        """Return a valid token, fetching one only if no process has a fresh one (one gettoken at a time)."""
+        memo = self._memo
+        if memo is not None and memo[1] > self._clock.now():
+            return memo[0]
+        deadline = time.monotonic() + self._lease.total_seconds() + self.timeout
+        while True:
+            now = self._clock.now()
+            with self._session_factory.begin() as session:
+                found = wecom_token.valid_token(session, self._key, now)
+                if found:
+                    self._memo = found
+                    return found[0]
+                leased = wecom_token.take_refresh_lease(session, self._key, now, self._lease)
+            if leased:
+                return self._refresh()
+            if time.monotonic() > deadline:
+                raise DeliveryError("another process is still fetching the WeCom token", transient=True)
+            # Another process is calling gettoken; its token will be in the table shortly.
+            self._sleep(0.05)
+
+    def _refresh(self) -> str:
+        try:
+            result = self._client.fetch_access_token()
+        except BaseException as exc:
+            with self._session_factory.begin() as session:
+                wecom_token.release_lease(session, self._key)
+            if isinstance(exc, WeChatClientException) and exc.errcode is not None:
+                if int(exc.errcode) in CREDENTIAL_ERRORS:
+                    raise DeliveryError(
+                        f"gettoken errcode {exc.errcode}: {exc.errmsg}: WeCom refused the app's credentials; "
+                        "check wecom.corp_id and wecom.secret (应用管理 → the app → Secret)",
+                        transient=False,
+                    ) from exc
+                raise explain(int(exc.errcode), f"gettoken: {exc.errmsg}") from exc
+            if isinstance(exc, requests.RequestException):
+                raise http_error(exc) from exc
+            raise
+        token = str(result["access_token"])
+        expires_at = self._clock.now() + timedelta(seconds=int(result.get("expires_in", 7200))) - TOKEN_MARGIN
+        with self._session_factory.begin() as session:
+            wecom_token.store_token(session, self._key, token, expires_at)
+        self._memo = (token, expires_at)
+        log.info("fetched a new WeCom access token (valid until %s)", expires_at.isoformat(timespec="seconds"))
+        return token
+
+    def _forget(self, token: str) -> None:
+        self._memo = None
+        with self._session_factory.begin() as session:
+            wecom_token.invalidate(session, self._key, token)
+
+    # --- calls ---------------------------------------------------------------------------------------
+
+    def call(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` to cgi-bin/`endpoint`; refresh the token and retry once if WeCom calls it invalid."""
+        token = self.access_token()
+        try:
+            return self._post(endpoint, body, token)
+        except WeChatClientException as exc:
+            if int(exc.errcode) not in TOKEN_ERRORS:
+                raise explain(int(exc.errcode), str(exc.errmsg)) from exc
+            log.info("WeCom refused the access token (%s); fetching a new one and retrying once", exc.errcode)
+            self._forget(token)
+        token = self.access_token()
+        try:
+            return self._post(endpoint, body, token)
+        except WeChatClientException as exc:
+            raise explain(int(exc.errcode), str(exc.errmsg)) from exc
+
+    def _post(self, endpoint: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+        # A WeChatClientException leaving here always carries WeCom's errcode; HTTP trouble is converted.
+        try:
+            result = self._client.post(endpoint, params={"access_token": token}, data=body)
+        except WeChatClientException as exc:
+            response = exc.response
+            if exc.errcode is None:
+                status = response.status_code if response is not None else None
+                if status is not None and status < 500:
+                    raise DeliveryError(f"HTTP {status} from WeCom: check wecom.api_base", transient=False) from exc
+                raise DeliveryError(f"HTTP {status} from WeCom", transient=True) from exc
+            raise
+        except requests.RequestException as exc:
+            raise http_error(exc) from exc
+        if not isinstance(result, dict):
+            raise DeliveryError("WeCom answered with something that is not JSON", transient=True)
+        return result
+
+    def post_url(self, url: str, body: dict[str, Any], *, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """POST JSON to a URL that needs no access token (a group robot's webhook, an aibot response_url)."""
+        try:
+            res = self._client._http.post(url, params=params, json=body, timeout=self.timeout)
+            res.raise_for_status()
+            result: dict[str, Any] = res.json()
+        except requests.RequestException as exc:
+            raise http_error(exc) from exc
+        except ValueError as exc:
+            raise DeliveryError("WeCom answered with something that is not JSON", transient=True) from exc
+        errcode = int(result.get("errcode", 0))
+        if errcode != 0:
+            raise explain(errcode, str(result.get("errmsg", "")))
+        return result

@@ -1,0 +1,71 @@
+"""Fixtures for outbound delivery: the fake WeCom server and a WeCom transport wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import FrozenClock
+from bot.config import Config
+from bot.config_loader import default_texts
+from bot.transports.wecom import WecomTransport, build_wecom_transport
+from models.db import make_session_factory
+from tests.fake_wecom import CORP_ID, SECRET, FakeWecom, start_fake_wecom
+
+WEBHOOK_KEY = "robot-key-0001"
+GROUPS: list[dict[str, Any]] = [
+    {"chat_id": "wr-internal", "name": "内部群", "push": "webhook", "webhook_key": WEBHOOK_KEY},
+    {"chat_id": "wr-appchat", "name": "应用群", "push": "appchat"},
+    {"chat_id": "wr-customer", "name": "客户群", "kind": "customer", "guide": "guide01", "push": "customer_task"},
+    {"chat_id": "wr-console", "name": "演练群", "push": "console"},
+]
+
+
+@pytest.fixture
+def fake_wecom() -> Iterator[FakeWecom]:
+    """A fake WeCom API on an ephemeral 127.0.0.1 port, recording every call."""
+    fake, server, thread = start_fake_wecom()
+    fake.webhook_keys.add(WEBHOOK_KEY)
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def wecom_config(fake: FakeWecom, **outbound: Any) -> Config:
+    """A config that sends through the fake: quiet hours off and limits on unless `outbound` says otherwise."""
+    settings: dict[str, Any] = {"quiet_hours": {"enabled": False}, "timeout_seconds": 2}
+    settings.update(outbound)
+    data = {
+        "timezone": "Asia/Shanghai",
+        "wecom": {"corp_id": CORP_ID, "secret": SECRET, "agent_id": "1000002", "api_base": fake.base_url},
+        "outbox": {"transport": "wecom"},
+        "roles": {"guides": ["guide01", "guide02"]},
+        "outbound": settings,
+        "groups": GROUPS,
+    }
+    return Config.model_validate(data, context={"default_texts": default_texts()})
+
+
+@pytest.fixture
+def factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def make_wecom(
+    fake_wecom: FakeWecom, factory: sessionmaker[Session], clock: FrozenClock
+) -> Callable[..., WecomTransport]:
+    """Build a WeCom transport (a fresh one each call, as a new process would) against the fake."""
+
+    def make(config: Config | None = None, **outbound: Any) -> WecomTransport:
+        current = config or wecom_config(fake_wecom, **outbound)
+        return build_wecom_transport(lambda: current, factory, clock)
+
+    return make
