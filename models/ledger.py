@@ -1,0 +1,277 @@
+"""The points ledger: one row per change of points, and the balance each member's rows add up to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, UTCDateTime, insert_if_absent
+
+# Reasons that are not earnings: they never count toward tiers, leaderboards or the daily cap.
+NOT_EARNED = frozenset({"refund", "redeem"})
+# Reasons a guide or admin chose on purpose; the daily cap guards against farming, not against them.
+UNCAPPED = frozenset({"manual", "refund", "redeem"})
+
+
+class PointsAccount(Base):
+    __tablename__ = "points_accounts"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+        CheckConstraint("earned >= 0", name="earned_not_negative"),
+    )
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # Spendable points: the sum of every ledger row of this member.
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    # Points ever earned (positive rows except refunds); tiers use it so spending never demotes.
+    earned: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PointsEntry(Base):
+    __tablename__ = "points_ledger"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_not_zero"),
+        # Leaderboards sum a period's earnings per member, optionally in one chat.
+        Index("ix_points_ledger_day_user", "day", "user_id"),
+        Index("ix_points_ledger_user_day", "user_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The idempotency key: a retried callback or a second scheduler run can never post twice.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    chat_id: Mapped[str | None] = mapped_column(String(128))
+    delta: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    # The business day (configured zone and reset hour) the change belongs to.
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+PostStatus = Literal["posted", "duplicate", "insufficient", "capped"]
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """What `post` did: the points applied (after the cap) and the account before and after."""
+
+    status: PostStatus
+    applied: int
+    balance: int
+    earned_before: int
+    earned: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "posted"
+
+
+def lock_account(session: Session, user_id: str, at: datetime) -> PointsAccount:
+    """Return the member's account, created empty if needed, locked until the transaction ends.
+
+    On PostgreSQL the row lock serialises every change of one member's points; SQLite ignores
+    FOR UPDATE but runs each write transaction alone (BEGIN IMMEDIATE), which gives the same order.
+    """
+    insert_if_absent(session, PointsAccount, {"user_id": user_id, "balance": 0, "earned": 0, "updated_at": at})
+    stmt = select(PointsAccount).where(PointsAccount.user_id == user_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def earned_on(session: Session, user_id: str, day: date, *, capped_only: bool = False) -> int:
+    """Return the points `user_id` earned on business `day` (only capped reasons with `capped_only`)."""
+    excluded = UNCAPPED if capped_only else NOT_EARNED
+    stmt = select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+        PointsEntry.user_id == user_id,
+        PointsEntry.day == day,
+        PointsEntry.delta > 0,
+        PointsEntry.reason.not_in(excluded),
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def post(
+    session: Session,
+    *,
+    user_id: str,
+    delta: int,
+    reason: str,
+    key: str,
+    actor: str,
+    at: datetime,
+    day: date,
+    chat_id: str | None = None,
+    note: str | None = None,
+    daily_cap: int | None = None,
+) -> PostResult:
+    """Change a member's points by `delta`: the one way any capability credits or debits points.
+
+    Idempotent on `key` (e.g. `checkin:{user}:{day}`, `quiz:{quiz}:{user}`, `manual:{msgid}`): a
+    second post with the same key changes nothing and reports "duplicate". A debit larger than the
+    balance changes nothing and reports "insufficient"; the database also refuses a negative
+    balance (CHECK). A credit whose reason is capped (all but manual, refund, redeem) is cut to what
+    is left of `daily_cap` for business `day`; when nothing is left it reports "capped" and writes
+    no row. Runs inside the caller's transaction, so the change commits with the caller's effects.
+
+    Args:
+        session: the caller's session, inside a transaction.
+        user_id: the member's WeCom userid (balances are global across groups).
+        delta: points to add (positive) or take (negative); never 0.
+        reason: a short code such as "checkin", "quiz", "manual", "redeem", "refund".
+        key: the idempotency key, unique across the ledger.
+        actor: who caused it (the member, a guide's userid, "system").
+        at: when, as an aware datetime.
+        day: the business day `at` falls in (see `bot.config_points.PointsConfig.day`).
+        chat_id: the group the points were earned in, for per-group leaderboards.
+        note: the free-text reason a guide gave.
+        daily_cap: the most a member may earn per business day from capped reasons, or None.
+
+    Returns:
+        A PostResult with the points applied and the balance and total earned after it.
+    """
+    if delta == 0:
+        raise ValueError("a ledger row must change the balance")
+    if delta < 0 and session.get(PointsAccount, user_id) is None:
+        # Nothing to take from a member who never had points; refuse without creating an account.
+        return PostResult("insufficient", 0, 0, 0, 0)
+    account = lock_account(session, user_id, at)
+    balance, earned_before = account.balance, account.earned
+    if session.scalar(select(PointsEntry.id).where(PointsEntry.key == key)) is not None:
+        return PostResult("duplicate", 0, balance, earned_before, earned_before)
+    applied = delta
+    if delta > 0 and daily_cap is not None and reason not in UNCAPPED:
+        applied = min(delta, max(daily_cap - earned_on(session, user_id, day, capped_only=True), 0))
+        if applied == 0:
+            return PostResult("capped", 0, balance, earned_before, earned_before)
+    if balance + applied < 0:
+        return PostResult("insufficient", 0, balance, earned_before, earned_before)
+    inserted = insert_if_absent(
+        session,
+        PointsEntry,
+        {
+            "key": key,
+            "user_id": user_id,
+            "chat_id": chat_id,
+            "delta": applied,
+            "reason": reason,
+            "note": note,
+            "actor": actor,
+            "day": day,
+            "created_at": at,
+        },
+    )
+    if not inserted:
+        return PostResult("duplicate", 0, balance, earned_before, earned_before)
+    gain = applied if applied > 0 and reason not in NOT_EARNED else 0
+    # Conditional even under the lock: the balance can never be driven below zero by any path.
+    row = session.execute(
+        update(PointsAccount)
+        .where(PointsAccount.user_id == user_id, PointsAccount.balance + applied >= 0)
+        .values(balance=PointsAccount.balance + applied, earned=PointsAccount.earned + gain, updated_at=at)
+        .returning(PointsAccount.balance, PointsAccount.earned)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return PostResult("posted", applied, row.balance, earned_before, row.earned)
+
+
+def account_of(session: Session, user_id: str) -> tuple[int, int]:
+    """Return the member's (balance, total earned); (0, 0) before their first points."""
+    row = session.execute(
+        select(PointsAccount.balance, PointsAccount.earned).where(PointsAccount.user_id == user_id)
+    ).first()
+    return (row.balance, row.earned) if row else (0, 0)
+
+
+def overall_rank(session: Session, user_id: str) -> int | None:
+    """Return the member's all-time rank by points earned (ties share a rank), or None without points."""
+    _, earned = account_of(session, user_id)
+    if earned <= 0:
+        return None
+    ahead = session.scalar(select(func.count()).select_from(PointsAccount).where(PointsAccount.earned > earned))
+    return int(ahead or 0) + 1
+
+
+def leaderboard(session: Session, *, chat_id: str | None, since: date | None, limit: int) -> list[tuple[str, int]]:
+    """Return (user_id, points earned) from business day `since` on (all time if None), best first.
+
+    Counts earnings only (no refunds, no spending), in one chat or everywhere; equal scores are
+    ordered by userid so the board is stable.
+    """
+    total = func.sum(PointsEntry.delta).label("total")
+    conditions = [PointsEntry.delta > 0, PointsEntry.reason.not_in(NOT_EARNED)]
+    if chat_id is not None:
+        conditions.append(PointsEntry.chat_id == chat_id)
+    if since is not None:
+        conditions.append(PointsEntry.day >= since)
+    stmt = (
+        select(PointsEntry.user_id, total)
+        .where(and_(*conditions))
+        .group_by(PointsEntry.user_id)
+        .order_by(total.desc(), PointsEntry.user_id)
+        .limit(limit)
+    )
+    return [(user, int(points)) for user, points in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    user_id: str
+    balance: int
+    ledger_sum: int
+    earned: int
+    ledger_earned: int
+
+
+def audit(session: Session) -> list[AuditProblem]:
+    """Return every member whose balance or total earned differs from what their ledger rows add up to."""
+    sums = (
+        select(
+            PointsEntry.user_id.label("user_id"),
+            func.sum(PointsEntry.delta).label("total"),
+            func.sum(
+                case((and_(PointsEntry.delta > 0, PointsEntry.reason.not_in(NOT_EARNED)), PointsEntry.delta), else_=0)
+            ).label("gained"),
+        )
+        .group_by(PointsEntry.user_id)
+        .subquery()
+    )
+    accounts = {
+        a.user_id: (a.balance, a.earned)
+        for a in session.execute(select(PointsAccount.user_id, PointsAccount.balance, PointsAccount.earned))
+    }
+    ledgers = {s.user_id: (int(s.total), int(s.gained)) for s in session.execute(select(sums))}
+    problems = []
+    for user in sorted(set(accounts) | set(ledgers)):
+        balance, earned = accounts.get(user, (0, 0))
+        total, gained = ledgers.get(user, (0, 0))
+        if (balance, earned) != (total, gained):
+            problems.append(AuditProblem(user, balance, total, earned, gained))
+    return problems
+
+
+def accounts_count(session: Session) -> int:
+    """Return how many members have an account."""
+    return int(session.scalar(select(func.count()).select_from(PointsAccount)) or 0)
+
+
+def entries(session: Session) -> list[PointsEntry]:
+    """Return every ledger row, oldest first."""
+    return list(session.scalars(select(PointsEntry).order_by(PointsEntry.id)))

@@ -1,0 +1,107 @@
+"""`groupbot points …` as an operator uses it: audit the ledger, export it, settle redemptions."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bot.cli import main
+from models import ledger, rewards
+from models.db import make_session_factory
+
+AT = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+DAY = date(2026, 11, 22)
+
+
+def run(*args: str) -> Result:
+    environment = {"GROUPBOT_DATABASE_URL": None, "GROUPBOT_CONFIG": None}
+    return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=True)
+
+
+def seed(engine: Engine) -> int:
+    """Two members with points; one redeemed a bag. Returns the redemption id."""
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        for user, points in (("zhangsan", 500), ("lisi", 40)):
+            ledger.post(
+                session, user_id=user, delta=points, reason="checkin", key=f"checkin:{user}", actor=user, at=AT, day=DAY
+            )
+        taken = rewards.redeem(
+            session,
+            user_id="zhangsan",
+            chat_id="wrA",
+            code="A01",
+            name="定制帆布袋",
+            cost=300,
+            stock=5,
+            per_member_limit=1,
+            at=AT,
+            day=DAY,
+        )
+        assert taken.redemption is not None
+        return taken.redemption.id
+
+
+def test_audit_passes_on_a_consistent_ledger(config_file: Path, engine: Engine) -> None:
+    seed(engine)
+    result = run("points", "audit", "--config", str(config_file))
+    assert result.exit_code == 0, result.output
+    assert "OK: 2 accounts, 3 ledger rows" in result.output
+
+
+def test_audit_fails_and_names_the_member_whose_balance_was_tampered(config_file: Path, engine: Engine) -> None:
+    """A balance changed by raw SQL behind the ledger's back makes the audit exit 1 and name that member only."""
+    seed(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE points_accounts SET balance = 9999 WHERE user_id = 'lisi'"))
+    result = run("points", "audit", "--config", str(config_file))
+    assert result.exit_code == 1
+    assert "MISMATCH lisi: balance 9999 but ledger sums to 40" in result.output
+    assert "zhangsan" not in result.output
+
+
+def test_export_writes_excel_friendly_csvs(config_file: Path, engine: Engine, tmp_path: Path) -> None:
+    """ledger.csv and redemptions.csv start with a BOM, keep Chinese text, and show local times."""
+    rid = seed(engine)
+    out = tmp_path / "export"
+    result = run("points", "export", "--config", str(config_file), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    raw = (out / "ledger.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with (out / "ledger.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["user_id"], r["delta"], r["reason"]) for r in rows] == [
+        ("zhangsan", "500", "checkin"),
+        ("lisi", "40", "checkin"),
+        ("zhangsan", "-300", "redeem"),
+    ]
+    assert rows[0]["created_at"] == "2026-11-22T10:00:00+08:00"
+    assert rows[2]["note"] == "A01 定制帆布袋"
+    with (out / "redemptions.csv").open(encoding="utf-8-sig", newline="") as fh:
+        (redemption,) = list(csv.DictReader(fh))
+    assert (redemption["id"], redemption["name"], redemption["status"]) == (str(rid), "定制帆布袋", "pending")
+
+
+def test_cancel_from_cli_refunds_once_and_fulfil_after_is_refused(config_file: Path, engine: Engine) -> None:
+    rid = seed(engine)
+    listed = run("points", "redemptions", "--config", str(config_file), "--status", "pending")
+    assert f"#{rid} pending" in listed.output
+
+    cancelled = run("points", "cancel", str(rid), "--config", str(config_file), "--by", "admin01")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "cancelled; 300 points refunded" in cancelled.output
+    again = run("points", "fulfil", str(rid), "--config", str(config_file))
+    assert again.exit_code == 1
+    assert "already cancelled; nothing changed" in again.output
+    missing = run("points", "cancel", "999", "--config", str(config_file))
+    assert missing.exit_code == 1 and "no redemption #999" in missing.output
+
+    with make_session_factory(engine)() as session:
+        assert ledger.account_of(session, "zhangsan") == (500, 500)
+        assert rewards.remaining(session, ["A01"]) == {"A01": 5}
+        assert ledger.audit(session) == []

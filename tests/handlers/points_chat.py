@@ -1,0 +1,100 @@
+"""A small harness for the points commands: a configured bot, a frozen clock, and what members see."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.clock import FrozenClock
+from bot.dispatch import Outcome
+from bot.events import Event
+from bot.services import Services
+from models import OutboxMessage, ledger
+from tests.conftest import base_config, write_yaml
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+GROUP = "wrgroup0001"
+OTHER_GROUP = "wrgroup0002"
+
+POINTS: dict[str, Any] = {
+    "reset_hour": 0,
+    "checkin_points": 10,
+    "streak_bonuses": {3: 5},
+    "streak_repeat": False,
+    "daily_earn_cap": 0,
+    "leaderboard_size": 10,
+    "tiers": [{"name": "银卡", "min_earned": 20}, {"name": "金卡", "min_earned": 100}],
+    "rewards": [
+        {"code": "A01", "name": "定制帆布袋", "cost": 30, "stock": 2, "per_member_limit": 1},
+        {"code": "B02", "name": "满100减20券", "cost": 15, "stock": 10, "per_member_limit": 3},
+    ],
+}
+
+
+def local(*args: int) -> datetime:
+    """A Shanghai wall-clock time."""
+    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+
+
+@dataclass
+class Bot:
+    services: Services
+    clock: FrozenClock
+
+    def send(self, text: str, *, user: str = "lisi", chat: str | None = GROUP, msg_id: str | None = None) -> Outcome:
+        """Deliver `text` as an @mention in `chat` (1:1 when None) through the real dispatcher."""
+        event = Event(
+            kind="text",
+            source="console",
+            user_id=user,
+            chat_id=chat,
+            at=self.clock.now(),
+            text=f"@小助手\u2005{text}" if chat else text,
+            msg_id=msg_id or uuid.uuid4().hex,
+        )
+        return self.services.dispatcher.handle(event)
+
+    def say(self, text: str, **kw: Any) -> str:
+        """Return the passive answer to `text`."""
+        return self.send(text, **kw).passive_text
+
+    def at(self, when: datetime) -> Bot:
+        self.clock.set(when)
+        return self
+
+    def balance(self, user: str) -> tuple[int, int]:
+        with self.services.session_factory() as session:
+            return ledger.account_of(session, user)
+
+    def entries(self) -> list[ledger.PointsEntry]:
+        with self.services.session_factory() as session:
+            return ledger.entries(session)
+
+    def outbox(self) -> list[OutboxMessage]:
+        with self.services.session_factory() as session:
+            return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def make_bot(make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock, **points: Any) -> Bot:
+    """A bot whose `points:` section is POINTS updated with `points`, and GROUP guided by guide01."""
+    path = write_yaml(tmp_path / f"config-{uuid.uuid4().hex[:6]}.yaml", bot_config(**points))
+    return Bot(make_services(path), clock)
+
+
+def bot_config(**points: Any) -> dict[str, Any]:
+    """The test config with POINTS (updated with `points`) and two groups guided by guide01."""
+    return {
+        **base_config(),
+        "points": {**POINTS, **points},
+        "groups": [
+            {"chat_id": GROUP, "name": "一号群", "guide": "guide01"},
+            {"chat_id": OTHER_GROUP, "name": "二号群", "guide": "guide01"},
+        ],
+    }

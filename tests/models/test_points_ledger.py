@@ -1,0 +1,142 @@
+"""The points ledger as an accountant sees it: one row per change, idempotent, never negative, auditable."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import ledger
+from models.db import make_session_factory
+from models.ledger import PointsAccount, PointsEntry
+from tests.conftest import count_rows
+
+AT = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+DAY = date(2026, 11, 22)
+
+
+@pytest.fixture
+def factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+def post(factory: sessionmaker[Session], **kw: Any) -> ledger.PostResult:
+    values: dict[str, Any] = {"reason": "quiz", "actor": "system", "at": AT, "day": DAY, "chat_id": "wrA"}
+    values.update(kw)
+    with factory.begin() as session:
+        return ledger.post(session, **values)
+
+
+def balances(factory: sessionmaker[Session]) -> dict[str, tuple[int, int]]:
+    with factory() as session:
+        return {a.user_id: (a.balance, a.earned) for a in session.scalars(select(PointsAccount))}
+
+
+def test_credit_and_debit_are_ledger_rows_and_balance_follows(factory: sessionmaker[Session], engine: Engine) -> None:
+    """A credit and a debit are two rows; the balance is their sum, the total earned counts only the credit."""
+    first = post(factory, user_id="zhangsan", delta=30, key="quiz:1:zhangsan")
+    second = post(factory, user_id="zhangsan", delta=-10, reason="manual", key="manual:m1", actor="guide01")
+    assert (first.status, first.applied, first.balance, first.earned) == ("posted", 30, 30, 30)
+    assert (second.status, second.applied, second.balance, second.earned) == ("posted", -10, 20, 30)
+    assert balances(factory) == {"zhangsan": (20, 30)}
+    with factory() as session:
+        rows = [(e.key, e.delta, e.reason, e.actor, e.chat_id, e.day) for e in ledger.entries(session)]
+    assert rows == [
+        ("quiz:1:zhangsan", 30, "quiz", "system", "wrA", DAY),
+        ("manual:m1", -10, "manual", "guide01", "wrA", DAY),
+    ]
+
+
+def test_same_key_posts_once(factory: sessionmaker[Session], engine: Engine) -> None:
+    """A retried credit with the same idempotency key changes nothing and says it was a duplicate."""
+    post(factory, user_id="zhangsan", delta=30, key="quiz:1:zhangsan")
+    again = post(factory, user_id="zhangsan", delta=30, key="quiz:1:zhangsan")
+    assert (again.status, again.applied, again.balance) == ("duplicate", 0, 30)
+    assert count_rows(engine, PointsEntry) == 1
+    assert balances(factory) == {"zhangsan": (30, 30)}
+
+
+def test_overdraft_is_refused_and_changes_nothing(factory: sessionmaker[Session], engine: Engine) -> None:
+    """Taking more than the balance is refused: no row, balance unchanged."""
+    post(factory, user_id="zhangsan", delta=15, key="quiz:1:zhangsan")
+    refused = post(factory, user_id="zhangsan", delta=-16, reason="manual", key="manual:m2")
+    assert (refused.status, refused.balance) == ("insufficient", 15)
+    assert count_rows(engine, PointsEntry) == 1
+    assert balances(factory) == {"zhangsan": (15, 15)}
+
+
+def test_database_refuses_a_negative_balance_whoever_writes(factory: sessionmaker[Session]) -> None:
+    """The CHECK constraint holds even against raw SQL that bypasses `post`."""
+    post(factory, user_id="zhangsan", delta=5, key="quiz:1:zhangsan")
+    with pytest.raises(IntegrityError), factory.begin() as session:
+        session.execute(text("UPDATE points_accounts SET balance = balance - 6 WHERE user_id = 'zhangsan'"))
+    assert balances(factory) == {"zhangsan": (5, 5)}
+
+
+def test_zero_delta_is_a_programming_error(factory: sessionmaker[Session], engine: Engine) -> None:
+    with pytest.raises(ValueError):
+        post(factory, user_id="zhangsan", delta=0, key="quiz:0:zhangsan")
+    assert count_rows(engine, PointsEntry) == 0
+
+
+def test_daily_cap_cuts_capped_credits_but_not_manual_ones(factory: sessionmaker[Session], engine: Engine) -> None:
+    """With a cap of 30: 20, then 20 cut to 10, then nothing (no row); a guide's credit is not capped."""
+    a = post(factory, user_id="zhangsan", delta=20, reason="checkin", key="checkin:zhangsan:d1", daily_cap=30)
+    b = post(factory, user_id="zhangsan", delta=20, reason="quiz", key="quiz:1:zhangsan", daily_cap=30)
+    c = post(factory, user_id="zhangsan", delta=5, reason="quiz", key="quiz:2:zhangsan", daily_cap=30)
+    d = post(factory, user_id="zhangsan", delta=50, reason="manual", key="manual:m3", daily_cap=30)
+    assert [(r.status, r.applied) for r in (a, b, c, d)] == [
+        ("posted", 20),
+        ("posted", 10),
+        ("capped", 0),
+        ("posted", 50),
+    ]
+    assert count_rows(engine, PointsEntry) == 3
+    assert balances(factory) == {"zhangsan": (80, 80)}
+    # The next business day the cap starts again; another member never shares it.
+    e = post(factory, user_id="zhangsan", delta=20, key="quiz:3:zhangsan", daily_cap=30, day=date(2026, 11, 23))
+    f = post(factory, user_id="lisi", delta=30, key="quiz:2:lisi", daily_cap=30)
+    assert (e.applied, f.applied) == (20, 30)
+
+
+def test_audit_passes_then_names_the_tampered_member(factory: sessionmaker[Session]) -> None:
+    """Balances equal their ledger sums; a balance changed behind the ledger's back is reported with its member."""
+    post(factory, user_id="zhangsan", delta=40, key="quiz:1:zhangsan")
+    post(factory, user_id="lisi", delta=10, key="quiz:1:lisi")
+    post(factory, user_id="lisi", delta=-10, reason="redeem", key="redeem:1")
+    with factory() as session:
+        assert ledger.audit(session) == []
+    with factory.begin() as session:
+        session.execute(text("UPDATE points_accounts SET balance = 400 WHERE user_id = 'zhangsan'"))
+    with factory() as session:
+        (problem,) = ledger.audit(session)
+    assert (problem.user_id, problem.balance, problem.ledger_sum) == ("zhangsan", 400, 40)
+
+
+def test_leaderboard_counts_earnings_per_chat_and_period(factory: sessionmaker[Session]) -> None:
+    """Per chat or everywhere, since a day or all time; spending and refunds never count; ties by userid."""
+    post(factory, user_id="wangwu", delta=30, key="k1", chat_id="wrA", day=date(2026, 11, 10))
+    post(factory, user_id="zhangsan", delta=20, key="k2", chat_id="wrA")
+    post(factory, user_id="lisi", delta=20, key="k3", chat_id="wrA")
+    post(factory, user_id="lisi", delta=50, key="k4", chat_id="wrB")
+    post(factory, user_id="lisi", delta=-60, reason="redeem", key="k5", chat_id="wrA")
+    post(factory, user_id="lisi", delta=60, reason="refund", key="k6", chat_id="wrA")
+    with factory() as session:
+        assert ledger.leaderboard(session, chat_id="wrA", since=None, limit=10) == [
+            ("wangwu", 30),
+            ("lisi", 20),
+            ("zhangsan", 20),
+        ]
+        assert ledger.leaderboard(session, chat_id="wrA", since=date(2026, 11, 16), limit=10) == [
+            ("lisi", 20),
+            ("zhangsan", 20),
+        ]
+        assert ledger.leaderboard(session, chat_id=None, since=None, limit=2) == [("lisi", 70), ("wangwu", 30)]
+        assert ledger.overall_rank(session, "lisi") == 1
+        assert ledger.overall_rank(session, "zhangsan") == 3
+        assert ledger.overall_rank(session, "nobody") is None
