@@ -10,16 +10,15 @@ app on a fresh database (SQLite file by default; pass a PostgreSQL URL to measur
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import percentiles, run_in_threads  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.services import build_services  # noqa: E402
@@ -31,41 +30,24 @@ from tests.conftest import base_config, write_yaml  # noqa: E402
 
 
 def run(client_factory, make_request, count: int, threads: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
-    latencies: list[float] = []
-    lock = threading.Lock()
     per_thread = count // threads
-
     # Encrypting requests is WeCom's work, not ours: build them all before the clock starts.
     prepared = [[make_request() for _ in range(per_thread)] for _ in range(threads)]
+    clients: dict[int, object] = {}
 
-    def worker(requests: list[tuple[str, bytes]]) -> None:
-        client = client_factory()
-        mine = []
-        for url, body in requests:
-            started = time.perf_counter()
-            resp = client.post(url, data=body)
-            mine.append(time.perf_counter() - started)
-            if resp.status_code != 200:
-                raise SystemExit(f"unexpected status {resp.status_code}: {resp.get_data(as_text=True)[:200]}")
-        with lock:
-            latencies.extend(mine)
+    def post(request: tuple[str, bytes]) -> None:
+        # One test client per thread, as a real server gives each worker its own connection.
+        client = clients.setdefault(threading.get_ident(), client_factory())
+        url, body = request
+        resp = client.post(url, data=body)  # type: ignore[attr-defined]
+        if resp.status_code != 200:
+            raise SystemExit(f"unexpected status {resp.status_code}: {resp.get_data(as_text=True)[:200]}")
 
-    started = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(batch,)) for batch in prepared]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return time.perf_counter() - started, latencies
+    return run_in_threads(prepared, post)
 
 
 def report(label: str, elapsed: float, latencies: list[float]) -> None:
-    latencies.sort()
-    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    print(
-        f"{label:<34} {len(latencies) / elapsed:8.0f} req/s   p50 {p(0.50):6.2f} ms   "
-        f"p95 {p(0.95):6.2f} ms   p99 {p(0.99):6.2f} ms   mean {statistics.mean(latencies) * 1000:6.2f} ms"
-    )
+    print(f"{label:<34} {len(latencies) / elapsed:8.0f} req/s   {percentiles(latencies)}")
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -17,11 +16,13 @@ from bot.clock import SystemClock
 from bot.config import Config
 from bot.config_holder import ConfigWatcher
 from bot.config_loader import ConfigError
+from bot.group_features import group_features
+from bot.registry import Registry
+from bot.router import normalise_word
 from bot.services import Services, build_services, config_loader
 from handlers import load_handlers
 from models import migrate
-from models.db import make_engine, make_session_factory
-from models.outbox import STATUSES, list_messages
+from models.db import make_engine
 
 log = logging.getLogger("groupbot")
 
@@ -113,7 +114,10 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
     watcher = ConfigWatcher(services.holder)
     watcher.start()
     if not no_drainer:
-        drainer = Drainer(services.session_factory, make_transport(config), config.outbox, services.clock)
+        transport = make_transport(
+            config, session_factory=services.session_factory, clock=services.clock, current=services.config
+        )
+        drainer = Drainer(services.session_factory, transport, config.outbox, services.clock)
         drainer_ref.append(drainer)
         drainer.start()
     for channel, ready in (
@@ -155,10 +159,15 @@ def drain(config_path: str, once: bool) -> None:
 
     services = _services(config_path)
     config = services.config()
-    transport = make_transport(config)
+    transport = make_transport(
+        config, session_factory=services.session_factory, clock=services.clock, current=services.config
+    )
     if once:
         report = drain_once(services.session_factory, transport, config.outbox, services.clock)
-        click.echo(f"claimed {report.claimed}, sent {report.sent}, retried {report.retried}, failed {report.failed}")
+        click.echo(
+            f"claimed {report.claimed}, sent {report.sent}, retried {report.retried}, failed {report.failed}, "
+            f"waiting (limits, quiet hours) {report.deferred}"
+        )
         return
     drainer = Drainer(services.session_factory, transport, config.outbox, services.clock)
     drainer.start()
@@ -208,6 +217,23 @@ def check_config(config_path: str) -> None:
         aliases = f" ({', '.join(command.aliases)})" if command.aliases else ""
         click.echo(f"  command {command.name}{aliases}: {command.role}")
     click.echo(f"  keyword rules: {len(config.keywords)}")
+    shadowed = sorted(_keywords_shadowed_by_commands(config, registry))
+    for word in shadowed:
+        click.echo(f"  keyword {word!r} never answers: the command of that name is matched first")
+    if not config.groups:
+        click.echo("  groups: none listed (chats the bot hears of are recorded as discovered)")
+    for group in config.groups:
+        click.echo(f"  group {group.name} ({group.chat_id}, {group.kind}, push {group.push}):")
+        for feature in group_features(config, group):
+            click.echo(f"    {feature.feature}: {feature.state} - {feature.why}")
+
+
+def _keywords_shadowed_by_commands(config: Config, registry: Registry) -> set[str]:
+    """Exact keyword words that are also command words: the command always wins, so the keyword is dead."""
+    words = (word for command in registry.resolved(config) for word in (command.name, *command.aliases))
+    names = {normalise_word(word.strip()) for word in words}
+    exact = (word for rule in config.keywords if rule.mode == "exact" for word in rule.match)
+    return {word for word in exact if normalise_word(word.strip()) in names}
 
 
 @main.group()
@@ -226,45 +252,15 @@ def db_upgrade(config_path: str) -> None:
     click.echo(f"database {_safe_url(config.database_url)} is at revision {migrate.current_revision(engine)}")
 
 
-@main.command("outbox")
-@config_option
-@click.option("--status", type=click.Choice(STATUSES), help="Only rows of this status.")
-@click.option("--limit", default=50, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
-def outbox_list(config_path: str, status: str | None, limit: int, as_json: bool) -> None:
-    """List outbox rows, newest first."""
-    config = _load(config_path)
-    engine = make_engine(config.database_url)
-    _require_migrated(engine, config_path)
-    with make_session_factory(engine)() as session:
-        rows = list_messages(session, status=status, limit=limit)
-    zone = config.zone
-    for row in rows:
-        record = {
-            "id": row.id,
-            "status": row.status,
-            "channel": row.channel,
-            "target_kind": row.target_kind,
-            "target": row.target,
-            "attempts": row.attempts,
-            "created_at": row.created_at.astimezone(zone).isoformat(timespec="seconds"),
-            "next_attempt_at": row.next_attempt_at.astimezone(zone).isoformat(timespec="seconds"),
-            "sent_at": row.sent_at.astimezone(zone).isoformat(timespec="seconds") if row.sent_at else None,
-            "last_error": row.last_error,
-            "payload": row.payload,
-        }
-        if as_json:
-            click.echo(json.dumps(record, ensure_ascii=False))
-        else:
-            text = str(row.payload.get("content", "")).replace("\n", " ")
-            text = text if len(text) <= 40 else text[:40] + "…"
-            click.echo(
-                f"#{row.id} {row.status:<7} {row.channel:<11} → {row.target}  "
-                f"attempts={row.attempts} {record['created_at']}  {text}"
-                + (f"  error: {row.last_error}" if row.last_error else "")
-            )
-    if not rows and not as_json:
-        click.echo("no outbox rows" + (f" with status {status}" if status else ""))
+from bot import cli_outbound  # noqa: E402
+
+cli_outbound.register(main)
+from bot import cli_points  # noqa: E402
+
+cli_points.register(main)
+from bot import cli_members  # noqa: E402
+
+cli_members.register(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

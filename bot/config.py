@@ -11,22 +11,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from bot.config_base import ConfigValueError, Strict
+from bot.config_members import MembersConfig, check_groups
+from bot.config_outbound import OutboundConfig
+from bot.config_points import PointsConfig
+
 Role = Literal["member", "guide", "admin"]
 ROLE_RANK: dict[str, int] = {"member": 0, "guide": 1, "admin": 2}
 DEFAULT_DATABASE_URL = "sqlite:///groupbot.db"
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
-
-
-class ConfigValueError(ValueError):
-    """A validation error that knows which key below the field it is about, for a precise line."""
-
-    def __init__(self, message: str, *config_path: str | int):
-        super().__init__(message)
-        self.config_path = config_path
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_aes_key(value: str) -> str:
@@ -110,13 +103,32 @@ class CommandOverride(Strict):
 
 
 class OutboxConfig(Strict):
-    transport: Literal["console"] = "console"
+    transport: Literal["console", "wecom"] = "console"
     poll_seconds: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=50, ge=1, le=1000)
     max_attempts: int = Field(default=8, ge=1)
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     reclaim_after_seconds: float = Field(default=120.0, gt=0)
+
+
+GroupKind = Literal["internal", "customer"]
+PushTransport = Literal["webhook", "appchat", "customer_task", "console"]
+
+
+class GroupConfig(Strict):
+    """One WeCom group the bot serves: who owns it and how messages reach it."""
+
+    chat_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    kind: GroupKind = "internal"
+    tags: list[str] = Field(default_factory=list)
+    guide: str | None = None
+    # How proactive messages (welcomes, pushes, results) reach this group.
+    push: PushTransport = "console"
+    webhook_key: str = ""
+    welcome: str | None = None
+    rules: str | None = None
 
 
 class Texts(BaseModel):
@@ -146,6 +158,10 @@ class Config(Strict):
     keywords: list[KeywordRule] = Field(default_factory=list)
     commands: dict[str, CommandOverride] = Field(default_factory=dict)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    outbound: OutboundConfig = Field(default_factory=OutboundConfig)
+    groups: list[GroupConfig] = Field(default_factory=list)
+    members: MembersConfig = Field(default_factory=MembersConfig)
+    points: PointsConfig = Field(default_factory=PointsConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -185,6 +201,34 @@ class Config(Strict):
                 if name not in known:
                     raise ConfigValueError(f"unknown command (known: {', '.join(sorted(known))})", name)
         return value
+
+    @field_validator("outbox")
+    @classmethod
+    def _wecom_needs_credentials(cls, outbox: OutboxConfig, info: ValidationInfo) -> OutboxConfig:
+        # Caught here, the admin sees the line at check-config instead of a drainer dying at start.
+        wecom = info.data.get("wecom")
+        if outbox.transport == "wecom" and wecom is not None and not (wecom.corp_id and wecom.secret):
+            raise ConfigValueError("transport wecom needs wecom.corp_id and wecom.secret (the app Secret)", "transport")
+        return outbox
+
+    @field_validator("groups")
+    @classmethod
+    def _unique_chat_ids(cls, groups: list[GroupConfig], info: ValidationInfo) -> list[GroupConfig]:
+        check_groups(groups, info.data.get("roles"))
+        seen: set[str] = set()
+        for index, group in enumerate(groups):
+            if group.chat_id in seen:
+                raise ConfigValueError(f"chat_id {group.chat_id!r} is listed twice", index, "chat_id")
+            seen.add(group.chat_id)
+        return groups
+
+    @cached_property
+    def groups_by_chat(self) -> dict[str, GroupConfig]:
+        return {group.chat_id: group for group in self.groups}
+
+    def group(self, chat_id: str | None) -> GroupConfig | None:
+        """Return the configured group `chat_id`, or None for a chat the YAML does not list."""
+        return self.groups_by_chat.get(chat_id) if chat_id else None
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.config import Config, Role
 from bot.events import Event
 from bot.registry import Registry
+from models.membership import Observed
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Context:
     member: Actor
     chat: ChatRef | None
     registry: Registry
+    # What this event changed in group membership (joins, leaves), observed before routing.
+    membership: Observed = field(default_factory=Observed)
 
     def now(self) -> datetime:
         return self.clock.now()

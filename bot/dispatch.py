@@ -15,6 +15,7 @@ from bot.events import Event
 from bot.outbox import queue_reply
 from bot.replies import Reply
 from bot.router import Router
+from models.membership import observe
 from models.processed_event import claim_event, store_reply, stored_reply
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Dispatcher:
                 text = stored_reply(session, key)
                 return Outcome(duplicate=True, passive=[Reply(text)] if text else [])
 
+            observed = observe(session, event, config, self._clock.now())
             ctx = Context(
                 session=session,
                 config=config,
@@ -77,10 +79,12 @@ class Dispatcher:
                 member=Actor(event.user_id, config.roles.role_of(event.user_id)),
                 chat=ChatRef(event.chat_id) if event.chat_id else None,
                 registry=self._router.registry,
+                membership=observed,
             )
             outcome = Outcome()
             for reply in self._router.route(ctx):
-                if reply.answers_origin and event.source in PASSIVE_SOURCES:
+                # A late answer cannot ride this HTTP response: it goes through the outbox to response_url.
+                if reply.answers_origin and event.source in PASSIVE_SOURCES and not reply.via_response_url:
                     outcome.passive.append(reply)
                 elif queue_reply(session, reply, event, self._clock.now()):
                     outcome.queued += 1

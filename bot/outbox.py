@@ -7,6 +7,8 @@ import os
 import random
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +18,8 @@ from bot.clock import Clock
 from bot.config import Config, OutboxConfig
 from bot.events import Event
 from bot.replies import Reply
-from bot.transports.base import DeliveryError, OutgoingMessage, Transport
+from bot.transports.aibot_response import RESPONSE_URL_LIFETIME_SECONDS
+from bot.transports.base import Deferred, DeliveryError, OutgoingMessage, Transport
 from bot.transports.console import ConsoleTransport
 from models import outbox as outbox_rows
 
@@ -25,34 +28,61 @@ log = logging.getLogger(__name__)
 # The WeCom channel a reply needs; the transport configured for it decides how it really leaves.
 CHANNEL_APP_MESSAGE = "app_message"
 CHANNEL_GROUP = "group"
+CHANNEL_AIBOT_RESPONSE = "aibot_response"
+# Answers to a member go out at once; everything else ("push") waits for quiet hours to end.
+PURPOSE_ANSWER = "answer"
+PURPOSE_PUSH = "push"
 
 
-def queue_reply(session: Session, reply: Reply, event: Event, now: datetime) -> bool:
-    """Write `reply` to the outbox; return False when it has nowhere to go."""
-    if reply.to_chat:
+def queue_reply(
+    session: Session, reply: Reply, event: Event, now: datetime, *, not_before: datetime | None = None
+) -> outbox_rows.OutboxMessage | None:
+    """Write `reply` to the outbox (not sent before `not_before`); return None when it has nowhere to go."""
+    answers = reply.answers_origin or (reply.to_user is not None and reply.to_user == event.user_id)
+    payload: dict[str, object] = {"msgtype": reply.msgtype, "content": reply.text, "mentions": list(reply.mentions)}
+    payload["purpose"] = PURPOSE_ANSWER if answers else PURPOSE_PUSH
+    if reply.via_response_url and reply.answers_origin and event.response_url:
+        payload["response_url"] = event.response_url
+        payload["expires_at"] = (event.at + timedelta(seconds=RESPONSE_URL_LIFETIME_SECONDS)).isoformat()
+        kind = "chat" if event.chat_id else "user"
+        target = event.chat_id or event.user_id or ""
+        channel = CHANNEL_AIBOT_RESPONSE
+    elif reply.to_chat:
         channel, kind, target = CHANNEL_GROUP, "chat", reply.to_chat
     else:
         user = reply.to_user or event.user_id
         if not user:
             log.warning("dropping a reply with no recipient for event %s", event.dedup_key)
-            return False
+            return None
         channel, kind, target = CHANNEL_APP_MESSAGE, "user", user
-    outbox_rows.add_message(
+    return outbox_rows.add_message(
         session,
         channel=channel,
         target_kind=kind,
         target=target,
-        payload={"msgtype": reply.msgtype, "content": reply.text, "mentions": list(reply.mentions)},
+        payload=payload,
         now=now,
         origin=event.dedup_key,
+        not_before=not_before,
     )
-    return True
 
 
-def make_transport(config: Config) -> Transport:
-    """Build the transport the config names."""
+def make_transport(
+    config: Config,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
+    current: Callable[[], Config] | None = None,
+) -> Transport:
+    """Build the transport the config names; `wecom` also needs the database, a clock and the live config."""
     if config.outbox.transport == "console":
         return ConsoleTransport()
+    if config.outbox.transport == "wecom":
+        from bot.transports.wecom import build_wecom_transport
+
+        if session_factory is None or clock is None:
+            raise ValueError("the wecom transport needs a session factory and a clock")
+        return build_wecom_transport(current or (lambda: config), session_factory, clock)
     raise ValueError(f"unknown outbox transport {config.outbox.transport!r}")  # pragma: no cover
 
 
@@ -68,6 +98,7 @@ class DrainReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    deferred: int = 0
 
 
 def worker_name() -> str:
@@ -99,10 +130,22 @@ def drain_once(
             )
         ]
     report.claimed = len(claimed)
+    started = time.monotonic()
     # Sending happens outside any transaction: a slow WeCom call must not hold database locks.
-    for message in claimed:
+    for index, message in enumerate(claimed):
+        # Rows held longer than reclaim_after would be taken (and sent) by another drainer too; give the
+        # rest of a slow batch back, unspent, well before that.
+        if time.monotonic() - started > settings.reclaim_after_seconds / 2:
+            _release(session_factory, worker, claimed[index:], clock.now(), report)
+            break
         try:
             transport.send(message)
+        except Deferred as wait:
+            with session_factory.begin() as session:
+                if outbox_rows.mark_deferred(session, message.id, worker, wait.until, str(wait)):
+                    report.deferred += 1
+                if wait.backlog:
+                    outbox_rows.defer_backlog(session, message.channel, message.target, wait.until, str(wait))
         except DeliveryError as exc:
             _record_failure(session_factory, settings, clock, worker, message, exc, rng, report)
         except Exception as exc:  # a transport bug must not kill the drainer or lose the row
@@ -114,6 +157,20 @@ def drain_once(
                 if outbox_rows.mark_sent(session, message.id, worker, clock.now()):
                     report.sent += 1
     return report
+
+
+def _release(
+    session_factory: sessionmaker[Session],
+    worker: str,
+    messages: list[OutgoingMessage],
+    now: datetime,
+    report: DrainReport,
+) -> None:
+    with session_factory.begin() as session:
+        for message in messages:
+            if outbox_rows.mark_deferred(session, message.id, worker, now, "released unsent: the batch ran long"):
+                report.deferred += 1
+    log.warning("released %d unsent outbox rows: sending the batch took too long", len(messages))
 
 
 def _record_failure(
@@ -172,7 +229,13 @@ class Drainer:
 
     def _run(self) -> None:
         worker = worker_name()
+        tick = getattr(self._transport, "tick", None)
         while not self._stop.is_set():
+            if tick is not None:
+                try:
+                    tick()
+                except Exception:
+                    log.exception("outbox housekeeping failed; trying again next pass")
             try:
                 report = drain_once(self._session_factory, self._transport, self._settings, self._clock, worker=worker)
             except Exception:

@@ -15,6 +15,8 @@ class Reply:
     to_chat: str | None = None
     mentions: tuple[str, ...] = ()
     msgtype: Literal["text", "markdown"] = "text"
+    # A late answer to an aibot message: sent once through the event's response_url (valid one hour).
+    via_response_url: bool = False
 
     @property
     def answers_origin(self) -> bool:

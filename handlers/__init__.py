@@ -9,6 +9,13 @@ from bot.registry import REGISTRY, Registry
 MODULES = (
     "handlers.help",
     "handlers.keywords",
+    "handlers.welcome",
+    "handlers.rules",
+    "handlers.members_report",
+    "handlers.checkin",
+    "handlers.points",
+    "handlers.points_admin",
+    "handlers.redeem",
 )
 
 

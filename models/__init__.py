@@ -1,7 +1,14 @@
 """SQLAlchemy 2.x models, one module per aggregate; import them all so Alembic and metadata see every table."""
 
+from models import checkin, ledger, rewards  # noqa: F401  (points economy tables)
+from models.activity import ActivityHour  # noqa: F401
 from models.base import Base
+from models.customer_task import CustomerTask  # noqa: F401
+from models.membership import Membership  # noqa: F401
 from models.outbox import OutboxMessage
 from models.processed_event import ProcessedEvent
+from models.rate_limit import RateLimitWindow  # noqa: F401
+from models.wecom_token import WecomToken  # noqa: F401
+from models.welcome import WelcomeBatch  # noqa: F401
 
 __all__ = ["Base", "OutboxMessage", "ProcessedEvent"]

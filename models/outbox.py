@@ -49,8 +49,9 @@ def add_message(
     payload: dict[str, Any],
     now: datetime,
     origin: str | None = None,
+    not_before: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one message for delivery as soon as a drainer runs."""
+    """Queue one message for delivery as soon as a drainer runs, or not before `not_before`."""
     row = OutboxMessage(
         channel=channel,
         target_kind=target_kind,
@@ -58,12 +59,28 @@ def add_message(
         payload=payload,
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
         created_at=now,
         origin=origin,
     )
     session.add(row)
+    session.flush()
     return row
+
+
+def rewrite_pending(session: Session, message_id: int, payload: dict[str, Any]) -> bool:
+    """Replace the payload of a row no drainer has claimed yet; False once it is being sent or sent.
+
+    The conditional UPDATE is what lets a caller grow a delayed message (a coalesced welcome)
+    without racing the drainer: a row already claimed is left alone and the caller starts anew.
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending", OutboxMessage.attempts == 0)
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def claim_due(
@@ -139,6 +156,55 @@ def mark_retry(session: Session, message_id: int, worker: str, when: datetime, e
 def mark_failed(session: Session, message_id: int, worker: str, error: str) -> bool:
     """Park the row as failed; an operator can send it again from the CLI."""
     return _finish(session, message_id, worker, status="failed", last_error=error)
+
+
+def mark_deferred(session: Session, message_id: int, worker: str, when: datetime, reason: str) -> bool:
+    """Put the row back for `when` without counting the attempt (a spent budget or quiet hours, not a failure)."""
+    return _finish(
+        session,
+        message_id,
+        worker,
+        status="pending",
+        next_attempt_at=when,
+        last_error=reason,
+        claimed_by=None,
+        attempts=OutboxMessage.attempts - 1,
+    )
+
+
+def defer_backlog(session: Session, channel: str, target: str, when: datetime, reason: str) -> int:
+    """Move every pending row for `channel` and `target` due before `when` to `when`; return how many."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.channel == channel,
+            OutboxMessage.target == target,
+            OutboxMessage.next_attempt_at < when,
+        )
+        .values(next_attempt_at=when, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def requeue_failed(session: Session, now: datetime, ids: list[int] | None = None) -> list[int]:
+    """Send failed rows again from now with a fresh attempt budget; return the ids requeued.
+
+    With `ids` None every failed row is requeued; ids that are not failed are left alone.
+    """
+    condition = OutboxMessage.status == "failed"
+    if ids is not None:
+        condition = condition & OutboxMessage.id.in_(ids)
+    chosen = list(session.scalars(select(OutboxMessage.id).where(condition).order_by(OutboxMessage.id)))
+    if chosen:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(chosen), OutboxMessage.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    return chosen
 
 
 def list_messages(session: Session, *, status: str | None = None, limit: int = 50) -> list[OutboxMessage]:

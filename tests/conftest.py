@@ -102,6 +102,14 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     _wipe(engine)
 
 
+@pytest.fixture
+def wide_pg(pg_engine: Engine, pg_url: str) -> Iterator[Engine]:
+    """The migrated, wiped PostgreSQL schema behind a pool of 50, so 50 workers each hold a connection at once."""
+    engine = make_engine(pg_url, pool_size=50, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for engine in _ENGINES.values():
         engine.dispose()

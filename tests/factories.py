@@ -133,3 +133,62 @@ def aibot_text(
     if chat:
         payload["chatid"] = chat
     return payload
+
+
+def external_chat_change(
+    chat: str,
+    *,
+    change_type: str = "update",
+    detail: str | None = None,
+    users: list[str] | tuple[str, ...] = (),
+    join_scene: int | None = None,
+    quit_scene: int | None = None,
+    create_time: int | None = None,
+) -> str:
+    """The decrypted XML of a customer-group change (客户群变更事件) exactly as WeCom lays it out."""
+    parts = [
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>",
+        "<FromUserName><![CDATA[sys]]></FromUserName>",
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime>",
+        "<MsgType><![CDATA[event]]></MsgType>",
+        "<Event><![CDATA[change_external_chat]]></Event>",
+        f"<ChatId><![CDATA[{chat}]]></ChatId>",
+        f"<ChangeType><![CDATA[{change_type}]]></ChangeType>",
+    ]
+    if detail is not None:
+        parts.append(f"<UpdateDetail><![CDATA[{detail}]]></UpdateDetail>")
+    if join_scene is not None:
+        parts.append(f"<JoinScene>{join_scene}</JoinScene>")
+    if quit_scene is not None:
+        parts.append(f"<QuitScene>{quit_scene}</QuitScene>")
+    if users:
+        parts.append(f"<MemChangeCnt>{len(users)}</MemChangeCnt>")
+        items = "".join(f"<Item><![CDATA[{user}]]></Item>" for user in users)
+        parts.append(f"<MemChangeList>{items}</MemChangeList>")
+    parts.append("</xml>")
+    return "".join(parts)
+
+
+def make_member_joined(chat: str, users: list[str], *, join_scene: int = 1, create_time: int | None = None) -> str:
+    """Members added to a customer group (JoinScene 0 invited by a member, 1 directly, 3 by QR code)."""
+    return external_chat_change(chat, detail="add_member", users=users, join_scene=join_scene, create_time=create_time)
+
+
+def make_member_left(chat: str, users: list[str], *, quit_scene: int = 0, create_time: int | None = None) -> str:
+    """Members who left a customer group (QuitScene 0 left themselves, 1 removed by the owner or an admin)."""
+    return external_chat_change(chat, detail="del_member", users=users, quit_scene=quit_scene, create_time=create_time)
+
+
+def make_chat_created(chat: str, *, create_time: int | None = None) -> str:
+    """A customer group was created."""
+    return external_chat_change(chat, change_type="create", create_time=create_time)
+
+
+def make_chat_updated(chat: str, detail: str, *, create_time: int | None = None) -> str:
+    """A customer group changed owner, name or notice (the callback names no new value)."""
+    return external_chat_change(chat, detail=detail, create_time=create_time)
+
+
+def make_chat_dismissed(chat: str, *, create_time: int | None = None) -> str:
+    """A customer group was dismissed."""
+    return external_chat_change(chat, change_type="dismiss", create_time=create_time)

@@ -82,7 +82,7 @@ def test_example_loads_with_an_empty_environment() -> None:
     assert not config.wecom.callback_ready
     assert not config.aibot.callback_ready
     assert config.roles.admins == ["admin01"]
-    assert [rule.match[0] for rule in config.keywords] == ["发货", "客服", "群规"]
+    assert [rule.match[0] for rule in config.keywords] == ["发货", "客服", "优惠券"]
     assert config.outbox.transport == "console"
 
 
@@ -503,6 +503,16 @@ def test_good_aes_key_and_agent_id_as_number(tmp_path: Path) -> None:
     config = load_config(path, environ={})
     assert config.wecom.agent_id == "1000002"
     assert config.wecom.callback_ready
+
+
+def test_wecom_transport_without_credentials_points_at_it(tmp_path: Path) -> None:
+    """Delivering through WeCom without the app's corp_id and Secret is refused at load, not when the drainer starts."""
+    path = _write(tmp_path, "timezone: UTC\nwecom:\n  corp_id: ww1\noutbox:\n  transport: wecom\n")
+    problem = _only_problem(path)
+    assert (problem.line, problem.path) == (5, "outbox.transport")
+    assert "wecom.secret" in problem.message
+    path = _write(tmp_path, "wecom:\n  corp_id: ww1\n  secret: s\noutbox:\n  transport: wecom\n")
+    assert load_config(path, environ={}).outbox.transport == "wecom"
 
 
 def test_unknown_text_key_points_at_it(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.dispatch import Dispatcher, Outcome
 from bot.events import Event
 from bot.registry import Registry
+from bot.replies import Reply
 from bot.router import Router
 from bot.services import Services, config_loader
 from handlers.help import show_help
@@ -243,6 +244,38 @@ def test_refusal_on_app_channel_is_queued_to_the_sender(tmp_path: Path, engine: 
         (row,) = session.query(OutboxMessage).all()
     assert (row.target_kind, row.target, row.status) == ("user", "zhangsan", "pending")
     assert row.payload["content"] == "「开团」只有导购可以使用。"
+
+
+def test_late_aibot_answer_goes_to_response_url_not_the_http_answer(
+    tmp_path: Path, engine: Engine, clock: FrozenClock
+) -> None:
+    """A reply marked via_response_url leaves through the outbox to the event's response_url; the rest answer now."""
+    registry = Registry()
+
+    @registry.command("查单")
+    def look_up(ctx: Context, args: str) -> list[Reply]:
+        """查订单。"""
+        return [Reply("正在查询，请稍候"), Reply("订单已发货", via_response_url=True)]
+
+    dispatcher = wire(registry, write_config(tmp_path), engine, clock)
+    event = Event(
+        kind="text",
+        source="aibot",
+        user_id=MEMBER,
+        chat_id="wrgroup0001",
+        at=_AT,
+        text="查单",
+        msg_id=uuid.uuid4().hex,
+        response_url="http://127.0.0.1:9/aibot/response?code=x",
+    )
+    outcome = dispatcher.handle(event)
+    assert outcome.passive_text == "正在查询，请稍候"
+    assert outcome.queued == 1
+    with Session(engine) as session:
+        (row,) = session.query(OutboxMessage).all()
+    assert row.channel == "aibot_response"
+    assert row.payload["content"] == "订单已发货"
+    assert row.payload["response_url"] == event.response_url
 
 
 # --- free text handlers ----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def chat(make_services: Callable[..., Services], tmp_path: Path) -> Callable[...
 
 
 SHIPPING = {"match": ["发货", "快递"], "reply": "48小时内发货"}
-RULES = {"match": ["群规"], "mode": "exact", "reply": "请文明交流"}
+RULES = {"match": ["文明公约"], "mode": "exact", "reply": "请文明交流"}
 
 
 @pytest.mark.parametrize("text", ["发货", "什么时候发货呀", "我的快递到哪了"])
@@ -57,9 +57,9 @@ def test_contains_rule_matches_inside_a_sentence(chat, text: str) -> None:
 def test_exact_rule_needs_the_whole_text(chat) -> None:
     """An exact rule answers the bare word (after the @mention) but not a sentence containing it."""
     say = chat([RULES])
-    assert say("群规") == "请文明交流"
-    assert say(" 群规\u3000") == "请文明交流"  # surrounding spaces of any width do not count
-    assert say("群规是什么") == UNKNOWN.format("群规是什么")
+    assert say("文明公约") == "请文明交流"
+    assert say(" 文明公约\u3000") == "请文明交流"  # surrounding spaces of any width do not count
+    assert say("文明公约是什么") == UNKNOWN.format("文明公约是什么")
 
 
 @pytest.mark.parametrize(
