@@ -7,8 +7,11 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import SystemClock
+from bot.config import Config
+from bot.transports.base import DeliveryError
 from models.db import make_engine, make_session_factory
 from models.membership import change_counts, known_groups, member_count
 
@@ -30,13 +33,16 @@ class GroupLine:
 
 def register(main: click.Group) -> None:
     """Add the `groups` command to `main`."""
-    from bot.cli import _load, _require_migrated, config_option
+    from bot.cli import _load, _require_migrated, config_option, default_config_path
 
-    @main.command("groups")
+    @main.group("groups", invoke_without_command=True)
     @config_option
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per group.")
-    def groups(config_path: str, as_json: bool) -> None:
+    @click.pass_context
+    def groups(ctx: click.Context, config_path: str, as_json: bool) -> None:
         """List configured and discovered groups: members now, joined and left in the last 7 days."""
+        if ctx.invoked_subcommand is not None:
+            return
         config = _load(config_path)
         engine = make_engine(config.database_url)
         try:
@@ -87,3 +93,67 @@ def register(main: click.Group) -> None:
             )
         if not lines and not as_json:
             click.echo("no groups configured or heard of yet")
+
+    @groups.command("sync")
+    @click.option(
+        "--config", "config_path", default=None, type=click.Path(dir_okay=False), help="The YAML config file."
+    )
+    @click.option("--all", "sync_all", is_flag=True, help="Every known customer group and every one WeCom lists.")
+    @click.argument("chat_ids", nargs=-1)
+    @click.pass_context
+    def groups_sync(ctx: click.Context, config_path: str | None, sync_all: bool, chat_ids: tuple[str, ...]) -> None:
+        """Read groups back from WeCom (groupchat/get): names, inviters, members missed or gone."""
+        config_path = config_path or (ctx.parent.params["config_path"] if ctx.parent else default_config_path())
+        if not chat_ids and not sync_all:
+            raise click.UsageError("name the chats to sync (CHAT_ID ...) or use --all")
+        config = _load(config_path)
+        engine = make_engine(config.database_url)
+        try:
+            _require_migrated(engine, config_path)
+            failed = _sync_groups(config, make_session_factory(engine), list(chat_ids), sync_all)
+        finally:
+            engine.dispose()
+        if failed:
+            raise SystemExit(1)
+
+
+def _sync_groups(config: Config, factory: sessionmaker[Session], named: list[str], sync_all: bool) -> bool:
+    """Sync the named chats (and with `sync_all` every known and listed one), printing each; True if any failed."""
+    from bot.group_sync import list_chats, sync_chat
+    from bot.transports.wecom import build_wecom_transport
+
+    clock = SystemClock()
+    try:
+        api = build_wecom_transport(lambda: config, factory, clock).api
+    except ValueError as exc:
+        click.echo(f"cannot sync: {exc}", err=True)
+        return True
+    targets = list(named)
+    if sync_all:
+        with factory() as session:
+            heard = [group.chat_id for group in known_groups(session)]
+        customer = [g.chat_id for g in config.groups if g.kind == "customer"]
+        targets += customer + [c for c in heard if config.group(c) is None]
+        try:
+            targets += list_chats(api)
+        except DeliveryError as exc:
+            click.echo(f"groupchat/list failed: {exc}", err=True)
+            return True
+    failed = False
+    changed = 0
+    for chat_id in dict.fromkeys(targets):
+        try:
+            result = sync_chat(api, factory, config, clock, chat_id)
+        except DeliveryError as exc:
+            click.echo(f"{chat_id}: failed: {exc}", err=True)
+            failed = True
+            if not exc.transient:
+                # A refusal (no permission, wrong credentials) is the same for every chat: stop here.
+                return True
+            continue
+        click.echo(result.describe())
+        changed += result.changed
+        # A chat the operator named that WeCom does not know is a failure; one only heard of is just reported.
+        failed = failed or bool(result.gone and chat_id in named)
+    click.echo(f"synced {len(dict.fromkeys(targets))} chat(s), {changed} changed")
+    return failed

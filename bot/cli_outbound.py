@@ -96,3 +96,8 @@ def register(main: click.Group) -> None:
         transport = build_wecom_transport(lambda: config, factory, clock)
         report = poll_customer_tasks(factory, transport.api, lambda: config, clock.now())
         click.echo(f"polled {report.polled}, sent {report.sent}, expired {report.expired}")
+        if report.expired:
+            click.echo(
+                "expired tasks never reached their groups; their outbox rows are now failed: "
+                "see `groupbot outbox --status failed`, send them again with `groupbot outbox retry`"
+            )

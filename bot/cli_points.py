@@ -17,6 +17,10 @@ from models import ledger, rewards
 from models.db import make_engine, make_session_factory
 
 CSV_ENCODING = "utf-8-sig"  # the BOM makes Excel read Chinese names correctly
+# A cell starting with one of these is a formula to Excel (=HYPERLINK(...), +cmd|...); an apostrophe makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Redemption ids live in an INTEGER column.
+REDEMPTION_ID = click.IntRange(1, 2**31 - 1)
 
 
 @contextmanager
@@ -36,6 +40,11 @@ def _local(at: datetime | None, config: Config) -> str:
     return at.astimezone(config.zone).isoformat(timespec="seconds") if at else ""
 
 
+def _cells(values: list[object]) -> list[object]:
+    """Return `values` with every text that Excel would run as a formula made plain text; numbers stay numbers."""
+    return [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in values]
+
+
 def register(main: click.Group) -> None:
     """Add the `points` command group to `main`."""
     from bot.cli import config_option
@@ -49,9 +58,12 @@ def register(main: click.Group) -> None:
     def audit(config_path: str) -> None:
         """Check that every balance equals the sum of its ledger rows; exit 1 naming each member that does not."""
         with _database(config_path) as (_config, factory), factory() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One snapshot for the audit and the counts, however busy the bot is meanwhile.
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             problems = ledger.audit(session)
             accounts = ledger.accounts_count(session)
-            rows = len(ledger.entries(session))
+            rows = ledger.entries_count(session)
         for p in problems:
             click.echo(
                 f"MISMATCH {p.user_id}: balance {p.balance} but ledger sums to {p.ledger_sum}; "
@@ -79,19 +91,19 @@ def register(main: click.Group) -> None:
                 ["id", "created_at", "business_day", "user_id", "chat_id", "delta", "reason", "note", "actor", "key"]
             )
             for e in entries:
-                out.writerow(
+                out.writerow(_cells(
                     [e.id, _local(e.created_at, config), e.day.isoformat(), e.user_id, e.chat_id or "", e.delta,
                      e.reason, e.note or "", e.actor, e.key]
-                )  # fmt: skip
+                ))  # fmt: skip
         with (target / "redemptions.csv").open("w", encoding=CSV_ENCODING, newline="") as fh:
             out = csv.writer(fh)
             out.writerow(["id", "created_at", "user_id", "chat_id", "code", "name", "cost", "status", "settled_at",
                           "settled_by"])  # fmt: skip
             for r in redemptions:
-                out.writerow(
+                out.writerow(_cells(
                     [r.id, _local(r.created_at, config), r.user_id, r.chat_id or "", r.code, r.name, r.cost, r.status,
                      _local(r.settled_at, config), r.settled_by or ""]
-                )  # fmt: skip
+                ))  # fmt: skip
         click.echo(f"wrote {len(entries)} ledger rows to {target / 'ledger.csv'}")
         click.echo(f"wrote {len(redemptions)} redemptions to {target / 'redemptions.csv'}")
 
@@ -132,7 +144,7 @@ def register(main: click.Group) -> None:
 
     @points.command("fulfil")
     @config_option
-    @click.argument("redemption_id", type=int)
+    @click.argument("redemption_id", type=REDEMPTION_ID)
     @click.option("--by", default="cli", show_default=True, help="Who handed the reward over (recorded).")
     def fulfil(config_path: str, redemption_id: int, by: str) -> None:
         """Mark a pending redemption as handed over."""
@@ -140,7 +152,7 @@ def register(main: click.Group) -> None:
 
     @points.command("cancel")
     @config_option
-    @click.argument("redemption_id", type=int)
+    @click.argument("redemption_id", type=REDEMPTION_ID)
     @click.option("--by", default="cli", show_default=True, help="Who cancelled it (recorded).")
     def cancel(config_path: str, redemption_id: int, by: str) -> None:
         """Cancel a pending redemption: refund its points and return the unit to stock."""

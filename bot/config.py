@@ -9,11 +9,11 @@ from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config_base import ConfigValueError, Strict
 from bot.config_members import MembersConfig, check_groups
-from bot.config_outbound import OutboundConfig
+from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig
 
 Role = Literal["member", "guide", "admin"]
@@ -162,6 +162,8 @@ class Config(Strict):
     groups: list[GroupConfig] = Field(default_factory=list)
     members: MembersConfig = Field(default_factory=MembersConfig)
     points: PointsConfig = Field(default_factory=PointsConfig)
+
+    _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
 
     @field_validator("timezone")
     @classmethod

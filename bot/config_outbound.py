@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import time
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
 from bot.config_base import ConfigValueError, Strict
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+# The longest one WeCom send may take, as a share of outbox.reclaim_after_seconds: started just before the
+# drainer's release point (half of it), it still ends by 90% of it, leaving the rest for the database writes.
+SEND_SHARE = 0.4
 
 
 class LimitsConfig(Strict):
@@ -61,3 +69,25 @@ class OutboundConfig(Strict):
     quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
     task_poll_seconds: float = Field(default=300.0, gt=0)
     task_expire_hours: float = Field(default=24.0, gt=0)
+
+
+def check_reclaim_after(config: Config) -> Config:
+    """Refuse an outbox.reclaim_after_seconds too short for one token fetch and one post at the timeout.
+
+    A WeCom send is cut off at SEND_SHARE of reclaim_after (so no other drainer resends the row meanwhile);
+    below this, a slow but healthy WeCom would have every send cut off and retried until the row fails.
+    """
+    if config.outbox.transport != "wecom":
+        return config
+    timeout = config.outbound.timeout_seconds
+    reclaim = config.outbox.reclaim_after_seconds
+    needed = 2 * timeout / SEND_SHARE
+    if reclaim < needed:
+        raise ConfigValueError(
+            f"{reclaim:g} s is too short for outbound.timeout_seconds {timeout:g}: one send may take "
+            f"{SEND_SHARE:.0%} of it ({reclaim * SEND_SHARE:g} s) and needs room for a token fetch and a post "
+            f"at {timeout:g} s each; set it to at least {needed:g} (or lower outbound.timeout_seconds)",
+            "outbox",
+            "reclaim_after_seconds",
+        )
+    return config

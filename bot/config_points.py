@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -77,8 +78,8 @@ class PointsConfig(Strict):
         return self.daily_earn_cap or None
 
     def reward(self, code: str) -> RewardConfig | None:
-        """Return the reward with `code` (case-insensitive), or None."""
-        folded = code.casefold()
+        """Return the reward with `code` (case- and width-insensitive: 「ａ０１」 finds A01), or None."""
+        folded = unicodedata.normalize("NFKC", code).casefold()
         return next((r for r in self.rewards if r.code.casefold() == folded), None)
 
     def tier_of(self, earned: int) -> TierConfig | None:

@@ -12,10 +12,11 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.context import Actor, ChatRef, Context
 from bot.events import Event
+from bot.mentions import split_words, strip_leading_mentions
 from bot.outbox import queue_reply
 from bot.replies import Reply
-from bot.router import Router
-from models.membership import observe
+from bot.router import Router, normalise_word
+from models.membership import count_message, observe
 from models.processed_event import claim_event, store_reply, stored_reply
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,12 @@ class Dispatcher:
                 membership=observed,
             )
             outcome = Outcome()
-            for reply in self._router.route(ctx):
+            replies = self._router.route(ctx)
+            # The activity board ranks participation: a bot command (签到 counts as a check-in) is no chat message.
+            words = split_words(strip_leading_mentions(event.text)) if event.kind == "text" else []
+            if not words or normalise_word(words[0]) not in self._router.table(config):
+                count_message(session, event)
+            for reply in replies:
                 # A late answer cannot ride this HTTP response: it goes through the outbox to response_url.
                 if reply.answers_origin and event.source in PASSIVE_SOURCES and not reply.via_response_url:
                     outcome.passive.append(reply)

@@ -8,6 +8,7 @@ import random
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from bot.config import Config, OutboxConfig
 from bot.events import Event
 from bot.replies import Reply
 from bot.transports.aibot_response import RESPONSE_URL_LIFETIME_SECONDS
-from bot.transports.base import Deferred, DeliveryError, OutgoingMessage, Transport
+from bot.transports.base import Deferred, DeliveryError, OutgoingMessage, Transport, redact
 from bot.transports.console import ConsoleTransport
 from models import outbox as outbox_rows
 
@@ -118,17 +119,26 @@ def drain_once(
     worker = worker or worker_name()
     rng = rng or random.Random()
     report = DrainReport()
+    reclaim_after = timedelta(seconds=settings.reclaim_after_seconds)
     with session_factory.begin() as session:
+        now = clock.now()
+        abandoned = outbox_rows.fail_abandoned(
+            session, now=now, reclaim_after=reclaim_after, max_attempts=settings.max_attempts
+        )
         claimed = [
             OutgoingMessage(row.id, row.channel, row.target_kind, row.target, dict(row.payload), row.attempts)
             for row in outbox_rows.claim_due(
                 session,
                 worker=worker,
-                now=clock.now(),
+                now=now,
                 limit=settings.batch_size,
-                reclaim_after=timedelta(seconds=settings.reclaim_after_seconds),
+                reclaim_after=reclaim_after,
+                max_attempts=settings.max_attempts,
             )
         ]
+    for row_id in abandoned:
+        report.failed += 1
+        log.error("outbox row %s failed: a drainer stopped while sending it on its last attempt", row_id)
     report.claimed = len(claimed)
     started = time.monotonic()
     # Sending happens outside any transaction: a slow WeCom call must not hold database locks.
@@ -149,7 +159,9 @@ def drain_once(
         except DeliveryError as exc:
             _record_failure(session_factory, settings, clock, worker, message, exc, rng, report)
         except Exception as exc:  # a transport bug must not kill the drainer or lose the row
-            log.exception("transport %s crashed on outbox row %s", transport.name, message.id)
+            # The traceback can quote a URL with its webhook key or token: log it redacted.
+            trace = redact("".join(traceback.format_exception(exc)))
+            log.error("transport %s crashed on outbox row %s:\n%s", transport.name, message.id, trace)
             error = DeliveryError(f"transport error: {exc!r}", transient=True)
             _record_failure(session_factory, settings, clock, worker, message, error, rng, report)
         else:
@@ -190,7 +202,11 @@ def _record_failure(
                 report.failed += 1
                 log.error("outbox row %s failed: %s", message.id, reason)
             return
-        delay = max(backoff(message.attempts, settings, rng), error.retry_after or 0.0)
+        delay = backoff(message.attempts, settings, rng)
+        if error.retry_after:
+            # Rows blocked together (45009) would all come back at the same instant and be blocked together
+            # again; up to half the wait again on top spreads them out.
+            delay = max(delay, error.retry_after * (1 + rng.random() / 2))
         when = clock.now() + timedelta(seconds=delay)
         if outbox_rows.mark_retry(session, message.id, worker, when, str(error)):
             report.retried += 1
@@ -214,9 +230,13 @@ class Drainer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-drainer", daemon=True)
+        self._group_sync: threading.Thread | None = None
 
     def start(self) -> None:
         self._thread.start()
+        from bot.group_sync import start_background_sync  # customer-group names and inviters (wecom only)
+
+        self._group_sync = start_background_sync(self._transport, self._session_factory, self._clock, self._stop)
 
     def wake(self) -> None:
         """Drain now instead of at the next poll."""
@@ -226,6 +246,8 @@ class Drainer:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+        if self._group_sync is not None:
+            self._group_sync.join(timeout)
 
     def _run(self) -> None:
         worker = worker_name()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +17,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.work import WeChatClient
 
 from bot.clock import Clock
-from bot.transports.base import DeliveryError
+from bot.transports.base import DeliveryError, redact
 from models import wecom_token
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 TRANSIENT_ERRORS = frozenset({-1, 45009, 45033})
 # 45009 blocks the caller for the rest of the minute, so trying again sooner only extends the block.
 BLOCKED_WINDOW_SECONDS = 60.0
+# A request is not started with less time than this left in the send's time box.
+MIN_REQUEST_SECONDS = 0.5
 # Tokens are refreshed this long before WeCom's stated expiry, so none expires mid-call.
 TOKEN_MARGIN = timedelta(minutes=5)
 
@@ -45,26 +49,57 @@ HINTS: dict[int, str] = {
 CREDENTIAL_ERRORS = frozenset({40001, 40013, 40091})
 
 
+class RedactingFilter(logging.Filter):
+    """Rewrite a log record's message without query-string secrets (urllib3 logs every URL it requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+# urllib3 logs each request line, query string included, at DEBUG; keep secrets out of it too.
+logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
+
+
 def explain(errcode: int, errmsg: str) -> DeliveryError:
-    """Turn a WeCom error code into a retryable or a permanent DeliveryError with its hint."""
+    """Turn a WeCom error code into a retryable or a permanent DeliveryError with its hint.
+
+    WeCom answered with an error, so it did not take the message: every such error is `refused`.
+    """
     base = f"errcode {errcode}: {errmsg}"
     if errcode == 45009:
         return DeliveryError(
-            f"{base} (rate limited; waiting out the blocked window)", transient=True, retry_after=BLOCKED_WINDOW_SECONDS
+            f"{base} (rate limited; waiting out the blocked window)",
+            transient=True,
+            retry_after=BLOCKED_WINDOW_SECONDS,
+            refused=True,
+            errcode=errcode,
         )
     if errcode in TRANSIENT_ERRORS:
-        return DeliveryError(base, transient=True)
+        return DeliveryError(base, transient=True, refused=True, errcode=errcode)
     if errcode in TOKEN_ERRORS:
         # Reached only after one refresh and one retry failed: let the drainer's bounded retries decide.
-        return DeliveryError(f"{base} (still refused after refreshing the token)", transient=True)
+        return DeliveryError(
+            f"{base} (still refused after refreshing the token)", transient=True, refused=True, errcode=errcode
+        )
     if 93000 <= errcode <= 93999:
         return DeliveryError(
             f"{base}: the group robot's webhook key is invalid or the robot was removed; "
             "set groups[].webhook_key to the key in the robot's 消息推送 URL",
             transient=False,
+            refused=True,
+            errcode=errcode,
         )
     hint = HINTS.get(errcode)
-    return DeliveryError(f"{base}: {hint}" if hint else f"{base}: WeCom refused the message", transient=False)
+    return DeliveryError(
+        f"{base}: {hint}" if hint else f"{base}: WeCom refused the message",
+        transient=False,
+        refused=True,
+        errcode=errcode,
+    )
 
 
 def http_error(exc: requests.RequestException) -> DeliveryError:
@@ -72,9 +107,11 @@ def http_error(exc: requests.RequestException) -> DeliveryError:
     response = getattr(exc, "response", None)
     status = response.status_code if response is not None else None
     if status is not None and status < 500:
-        return DeliveryError(f"HTTP {status} from WeCom: check wecom.api_base", transient=False)
+        return DeliveryError(f"HTTP {status} from WeCom: check wecom.api_base", transient=False, refused=True)
     what = f"HTTP {status}" if status is not None else type(exc).__name__
-    return DeliveryError(f"{what} talking to WeCom: {exc}", transient=True)
+    # requests puts the whole URL in its message, and the query string carries the key or the token.
+    # An HTTP status is an answer (not taken); a timeout or a dropped connection may follow a delivery.
+    return DeliveryError(f"{what} talking to WeCom: {redact(str(exc))}", transient=True, refused=status is not None)
 
 
 class _Client(WeChatClient):
@@ -85,11 +122,11 @@ class _Client(WeChatClient):
         # auto_retry=False: wechatpy's own retry recurses without bound while WeCom answers 42001.
         super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
 
-    def fetch_access_token(self) -> dict[str, Any]:
+    def fetch_access_token(self, timeout: float | None = None) -> dict[str, Any]:
         res = self._http.get(
             self.API_BASE_URL + "gettoken",
             params={"corpid": self.corp_id, "corpsecret": self.secret},
-            timeout=self.timeout,
+            timeout=timeout or self.timeout,
         )
         res.raise_for_status()
         result: dict[str, Any] = res.json()
@@ -125,6 +162,39 @@ class WecomApi:
         self._key = "corp:" + hashlib.sha256(f"{corp_id}\0{secret}".encode()).hexdigest()[:32]
         # A per-process copy of the shared token saves a database read per call; dropped on any token error.
         self._memo: tuple[str, datetime] | None = None
+        # The time box of the send in progress on this thread (monotonic deadline, its length), if any.
+        self._box = threading.local()
+
+    # --- the time box ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def time_box(self, seconds: float) -> Iterator[None]:
+        """Bound every WeCom request made in the block to end within `seconds` from now, all of them together.
+
+        Unboxed, one send can take two token waits, two gettoken calls and two posts at the full timeout
+        each; the drainer boxes each send so it ends before another drainer may reclaim (and resend) the row.
+        """
+        self._box.deadline, self._box.seconds = time.monotonic() + seconds, seconds
+        try:
+            yield
+        finally:
+            self._box.deadline = None
+
+    def _timeout(self, before: str) -> float:
+        """Return the timeout for the next request: the configured one, or less if the time box is ending."""
+        deadline: float | None = getattr(self._box, "deadline", None)
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left < MIN_REQUEST_SECONDS:
+            raise DeliveryError(
+                f"gave up before {before}: the send used up its {self._box.seconds:g} s (40% of "
+                "outbox.reclaim_after_seconds, so that no other drainer takes the row meanwhile); "
+                "WeCom is slow or outbound.timeout_seconds is large",
+                transient=True,
+                refused=True,  # raised before a request, so the message was not posted (again)
+            )
+        return min(self.timeout, left)
 
     # --- the access token --------------------------------------------------------------------------
 
@@ -134,6 +204,9 @@ class WecomApi:
         if memo is not None and memo[1] > self._clock.now():
             return memo[0]
         deadline = time.monotonic() + self._lease.total_seconds() + self.timeout
+        boxed: float | None = getattr(self._box, "deadline", None)
+        if boxed is not None:
+            deadline = min(deadline, boxed)
         while True:
             now = self._clock.now()
             with self._session_factory.begin() as session:
@@ -151,7 +224,7 @@ class WecomApi:
 
     def _refresh(self) -> str:
         try:
-            result = self._client.fetch_access_token()
+            result = self._client.fetch_access_token(self._timeout("gettoken"))
         except BaseException as exc:
             with self._session_factory.begin() as session:
                 wecom_token.release_lease(session, self._key)
@@ -161,6 +234,7 @@ class WecomApi:
                         f"gettoken errcode {exc.errcode}: {exc.errmsg}: WeCom refused the app's credentials; "
                         "check wecom.corp_id and wecom.secret (应用管理 → the app → Secret)",
                         transient=False,
+                        errcode=int(exc.errcode),
                     ) from exc
                 raise explain(int(exc.errcode), f"gettoken: {exc.errmsg}") from exc
             if isinstance(exc, requests.RequestException):
@@ -183,7 +257,7 @@ class WecomApi:
 
     def call(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST `body` to cgi-bin/`endpoint`; refresh the token and retry once if WeCom calls it invalid."""
-        token = self.access_token()
+        token = self._token_before_post()
         try:
             return self._post(endpoint, body, token)
         except WeChatClientException as exc:
@@ -191,23 +265,33 @@ class WecomApi:
                 raise explain(int(exc.errcode), str(exc.errmsg)) from exc
             log.info("WeCom refused the access token (%s); fetching a new one and retrying once", exc.errcode)
             self._forget(token)
-        token = self.access_token()
+        token = self._token_before_post()
         try:
             return self._post(endpoint, body, token)
         except WeChatClientException as exc:
             raise explain(int(exc.errcode), str(exc.errmsg)) from exc
 
+    def _token_before_post(self) -> str:
+        try:
+            return self.access_token()
+        except DeliveryError as exc:
+            exc.refused = True  # whatever went wrong, the message itself was never posted
+            raise
+
     def _post(self, endpoint: str, body: dict[str, Any], token: str) -> dict[str, Any]:
         # A WeChatClientException leaving here always carries WeCom's errcode; HTTP trouble is converted.
+        timeout = self._timeout(f"posting to {endpoint}")
         try:
-            result = self._client.post(endpoint, params={"access_token": token}, data=body)
+            result = self._client.post(endpoint, params={"access_token": token}, data=body, timeout=timeout)
         except WeChatClientException as exc:
             response = exc.response
             if exc.errcode is None:
                 status = response.status_code if response is not None else None
                 if status is not None and status < 500:
-                    raise DeliveryError(f"HTTP {status} from WeCom: check wecom.api_base", transient=False) from exc
-                raise DeliveryError(f"HTTP {status} from WeCom", transient=True) from exc
+                    raise DeliveryError(
+                        f"HTTP {status} from WeCom: check wecom.api_base", transient=False, refused=True
+                    ) from exc
+                raise DeliveryError(f"HTTP {status} from WeCom", transient=True, refused=status is not None) from exc
             raise
         except requests.RequestException as exc:
             raise http_error(exc) from exc
@@ -217,8 +301,9 @@ class WecomApi:
 
     def post_url(self, url: str, body: dict[str, Any], *, params: dict[str, str] | None = None) -> dict[str, Any]:
         """POST JSON to a URL that needs no access token (a group robot's webhook, an aibot response_url)."""
+        timeout = self._timeout("posting the message")
         try:
-            res = self._client._http.post(url, params=params, json=body, timeout=self.timeout)
+            res = self._client._http.post(url, params=params, json=body, timeout=timeout)
             res.raise_for_status()
             result: dict[str, Any] = res.json()
         except requests.RequestException as exc:

@@ -49,8 +49,11 @@ def check_in(ctx: Context, args: str) -> list[Reply]:
     balance = posted.balance
     lines = [ctx.text("checkin_ok", points=posted.applied, streak=result.streak, balance=balance)]
     bonus = points.bonus(result.streak)
-    if bonus:
-        lines.append(ctx.text("checkin_bonus", streak=result.streak, bonus=bonus))
     if posted.applied < result.points:
-        lines.append(ctx.text("checkin_capped", cap=points.daily_earn_cap, points=posted.applied))
+        # The cap cut this check-in: never claim the bonus is included when it (or part of it) was not credited.
+        key = "checkin_bonus_capped" if bonus else "checkin_capped"
+        text = ctx.text(key, streak=result.streak, bonus=bonus, cap=points.daily_earn_cap, points=posted.applied)
+        lines.append(text)
+    elif bonus:
+        lines.append(ctx.text("checkin_bonus", streak=result.streak, bonus=bonus))
     return [Reply("\n".join(lines)), *tier_up(ctx, posted, user, chat_id)]

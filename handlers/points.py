@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from bot.context import Context
 from bot.registry import command
 from bot.router import normalise_word
-from handlers.points_rules import names, title_of, titles, today
+from handlers.points_rules import command_name, names, title_of, titles, today
 from models import ledger
 from models.activity import activity_counts
 from models.business_day import competition_ranks, day_start, month_start, week_start
@@ -75,7 +75,7 @@ def points_board(ctx: Context, args: str) -> str:
     """积分排行榜：排行 [本周|本月|总榜] [全部群]，默认本群本周。"""
     parsed = parse_board_args(args)
     if parsed is None:
-        return ctx.text("leaderboard_usage", command="排行")
+        return ctx.text("leaderboard_usage", command=command_name(ctx, "排行"))
     period, everywhere = parsed
     chat_id, scope = _scope(ctx, everywhere)
     size = ctx.config.points.leaderboard_size
@@ -96,7 +96,7 @@ def activity_board(ctx: Context, args: str) -> str:
     """活跃榜：按发言、签到、答题、报名次数排名，活跃榜 [本周|本月|总榜] [全部群]。"""
     parsed = parse_board_args(args)
     if parsed is None:
-        return ctx.text("leaderboard_usage", command="活跃榜")
+        return ctx.text("leaderboard_usage", command=command_name(ctx, "活跃榜"))
     period, everywhere = parsed
     chat_id, scope = _scope(ctx, everywhere)
     size = ctx.config.points.leaderboard_size

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 from bot.context import Context
 from bot.mentions import split_words
 from bot.registry import command
 from bot.replies import Reply
-from handlers.points_rules import names, tier_up, today
+from handlers.points_rules import command_name, fold, names, parse_count, tier_up, today
 from models import ledger
-from models.membership import is_member
+from models.membership import is_member, members_named
 
 # A typo such as 2000000 instead of 20 should not mint points; larger grants take several commands.
 MAX_MANUAL_AMOUNT = 100_000
@@ -29,32 +28,61 @@ def parse_order(ctx: Context, command_name: str, args: str) -> ManualOrder | str
     words = split_words(args)
     if len(words) < 2:
         return ctx.text("points_admin_usage", command=command_name)
-    user, raw_amount = words[0].lstrip("@"), words[1]
+    # 「@」 or the full-width 「＠」; what follows is a userid or the display name WeCom inserts.
+    user, raw_amount = words[0].lstrip("@＠"), words[1]
     if not user:
         return ctx.text("points_admin_usage", command=command_name)
-    # Full-width digits from a Chinese keyboard are fine; int() alone would also take "+5" or "٣".
-    amount = unicodedata.normalize("NFKC", raw_amount)
-    if not amount.isascii() or not amount.isdigit() or not 1 <= int(amount) <= MAX_MANUAL_AMOUNT:
+    # Full-width digits from a Chinese keyboard are fine.
+    amount = parse_count(raw_amount, MAX_MANUAL_AMOUNT)
+    if amount is None:
         return ctx.text("points_admin_bad_amount", amount=raw_amount, limit=MAX_MANUAL_AMOUNT)
     reason = " ".join(words[2:]).strip()
     if not reason:
         return ctx.text("points_admin_no_reason", command=command_name, user=user, amount=raw_amount)
-    return ManualOrder(user, int(amount), reason)
+    return ManualOrder(user, amount, reason)
 
 
-def _known_member(ctx: Context, user: str) -> bool:
-    if ctx.chat is not None:
-        return is_member(ctx.session, ctx.chat.chat_id, user)
+def _chats(ctx: Context) -> list[str]:
     # A guide writing 1:1 names a member of any group the bot serves.
-    return any(is_member(ctx.session, group.chat_id, user) for group in ctx.config.groups)
+    return [ctx.chat.chat_id] if ctx.chat is not None else [group.chat_id for group in ctx.config.groups]
 
 
-def _adjust(ctx: Context, command_name: str, args: str, sign: int) -> list[Reply] | str:
-    order = parse_order(ctx, command_name, args)
-    if isinstance(order, str):
-        return order
-    if not _known_member(ctx, order.user):
-        return ctx.text("points_admin_not_member", user=order.user)
+def resolve_member(ctx: Context, written: str) -> list[str]:
+    """Return the userids `written` may mean: itself when it is a member's userid, else the members with that name.
+
+    WeCom inserts the display name after 「@」, so 「@张三」 is looked up among the names of the
+    group's current members; a userid always wins over a name.
+    """
+    chats = _chats(ctx)
+    spellings = list(dict.fromkeys((written, fold(written))))
+    for user in spellings:
+        if any(is_member(ctx.session, chat_id, user) for chat_id in chats):
+            return [user]
+    for name in spellings:
+        found = members_named(ctx.session, chats, name)
+        if found:
+            return found
+    return []
+
+
+def _adjust(ctx: Context, builtin: str, args: str, sign: int) -> list[Reply] | str:
+    shown_command = command_name(ctx, builtin)
+    parsed = parse_order(ctx, shown_command, args)
+    if isinstance(parsed, str):
+        return parsed
+    found = resolve_member(ctx, parsed.user)
+    if not found:
+        return ctx.text("points_admin_not_member", user=parsed.user)
+    if len(found) > 1:
+        return ctx.text(
+            "points_admin_ambiguous",
+            user=parsed.user,
+            count=len(found),
+            users="、".join(found),
+            first=found[0],
+            command=shown_command,
+        )
+    order = ManualOrder(found[0], parsed.amount, parsed.reason)
     event = ctx.event
     chat_id = ctx.chat.chat_id if ctx.chat else None
     posted = ledger.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import date
 
@@ -15,6 +16,27 @@ from models.membership import display_names
 def today(ctx: Context) -> date:
     """Return the business day of the event being handled."""
     return ctx.config.points.day(ctx.now(), ctx.config.zone)
+
+
+def fold(word: str) -> str:
+    """Fold full-width letters, digits and signs to ASCII, as a Chinese keyboard types them (「Ａ０１」 → 「A01」)."""
+    return unicodedata.normalize("NFKC", word)
+
+
+def parse_count(word: str, high: int) -> int | None:
+    """Return the whole number 1..`high` written in `word` (full-width digits too), or None."""
+    digits = fold(word)
+    # Only ASCII digits: int() alone would also take "+5", "1_000" or "٣"; the length check
+    # keeps a pasted 5,000-digit number from int()'s own limit and the database's column range.
+    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(high)):
+        return None
+    number = int(digits)
+    return number if 1 <= number <= high else None
+
+
+def command_name(ctx: Context, builtin: str) -> str:
+    """Return the word members type for the command `builtin`, after any rename in the YAML's `commands:`."""
+    return next((c.name for c in ctx.registry.resolved(ctx.config) if c.spec.name == builtin), builtin)
 
 
 def names(ctx: Context, user_ids: Iterable[str]) -> dict[str, str]:

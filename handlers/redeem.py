@@ -10,7 +10,7 @@ from bot.mentions import split_words
 from bot.registry import command
 from bot.replies import Reply
 from bot.router import normalise_word
-from handlers.points_rules import names, today
+from handlers.points_rules import command_name, fold, names, parse_count, today
 from models import ledger, rewards
 from models.membership import guide_of
 
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 FULFIL_WORDS = frozenset({"完成", "发放", "已发放", "done"})
 CANCEL_WORDS = frozenset({"取消", "cancel"})
+# Redemption ids live in an INTEGER column; a larger number cannot name one (and SQLite overflows on it).
+MAX_REDEMPTION_ID = 2**31 - 1
 
 
 @command("兑换", aliases=["redeem"], role="member", examples=[("兑换", "兑换"), ("兑换 NOPE", "没有代码为")])
@@ -29,10 +31,10 @@ def redeem(ctx: Context, args: str) -> list[Reply] | str | None:
     action = normalise_word(words[0])
     if action in FULFIL_WORDS or action in CANCEL_WORDS:
         if len(words) != 2:
-            return ctx.text("redeem_usage")
+            return ctx.text("redeem_usage", command=command_name(ctx, "兑换"))
         return settle(ctx, fulfil=action in FULFIL_WORDS, raw_id=words[1])
     if len(words) != 1:
-        return ctx.text("redeem_usage")
+        return ctx.text("redeem_usage", command=command_name(ctx, "兑换"))
     return take(ctx, words[0])
 
 
@@ -41,12 +43,11 @@ def catalogue(ctx: Context) -> str:
     offered = ctx.config.points.rewards
     if not offered:
         return ctx.text("redeem_catalogue_empty")
-    left = rewards.remaining(ctx.session, [r.code for r in offered])
     balance = ledger.account_of(ctx.session, ctx.member.user_id)[0] if ctx.member.user_id else 0
-    lines = [ctx.text("redeem_catalogue_header", balance=balance)]
+    lines = [ctx.text("redeem_catalogue_header", balance=balance, command=command_name(ctx, "兑换"))]
     for reward in offered:
-        # Before the first redemption the stock row does not exist yet; the YAML's stock is what is left.
-        units = left.get(reward.code, reward.stock)
+        # Apply the YAML's current stock first, so a restock shows at once, not after the next redemption.
+        units = rewards.sync_stock(ctx.session, reward.code, reward.stock)
         lines.append(
             ctx.text("redeem_catalogue_line", code=reward.code, name=reward.name, cost=reward.cost, left=units)
         )
@@ -58,9 +59,9 @@ def take(ctx: Context, code: str) -> list[Reply] | str | None:
     user = ctx.member.user_id
     if not user:
         return None
-    reward = ctx.config.points.reward(code)
+    reward = ctx.config.points.reward(fold(code))
     if reward is None:
-        return ctx.text("redeem_unknown", code=code)
+        return ctx.text("redeem_unknown", code=code, command=command_name(ctx, "兑换"))
     chat_id = ctx.chat.chat_id if ctx.chat else None
     result = rewards.redeem(
         ctx.session,
@@ -77,7 +78,7 @@ def take(ctx: Context, code: str) -> list[Reply] | str | None:
     if result.status == "insufficient":
         return ctx.text("redeem_insufficient", reward=reward.name, cost=reward.cost, balance=result.balance)
     if result.status == "sold_out":
-        return ctx.text("redeem_sold_out", reward=reward.name)
+        return ctx.text("redeem_sold_out", reward=reward.name, command=command_name(ctx, "兑换"))
     if result.status == "limit":
         return ctx.text("redeem_limit", reward=reward.name, limit=reward.per_member_limit)
     assert result.redemption is not None
@@ -89,6 +90,7 @@ def take(ctx: Context, code: str) -> list[Reply] | str | None:
     if guide:
         note = ctx.text(
             "redeem_notify_guide",
+            command=command_name(ctx, "兑换"),
             name=names(ctx, [user])[user],
             user=user,
             reward=reward.name,
@@ -107,10 +109,11 @@ def settle(ctx: Context, *, fulfil: bool, raw_id: str) -> list[Reply] | str:
     """Mark a redemption fulfilled, or cancel it with a refund (guides and admins only)."""
     if ROLE_RANK[ctx.member.role] < ROLE_RANK["guide"]:
         word = "完成" if fulfil else "取消"
-        return ctx.text("permission_denied", command=f"兑换 {word}", role=ctx.text("role_guide"))
-    if not raw_id.isascii() or not raw_id.isdigit():
-        return ctx.text("redeem_bad_id", id=raw_id)
-    redemption_id = int(raw_id)
+        shown = f"{command_name(ctx, '兑换')} {word}"
+        return ctx.text("permission_denied", command=shown, role=ctx.text("role_guide"))
+    redemption_id = parse_count(raw_id, MAX_REDEMPTION_ID)
+    if redemption_id is None:
+        return ctx.text("redeem_bad_id", id=raw_id, command=command_name(ctx, "兑换"))
     by = ctx.member.user_id or "unknown"
     if fulfil:
         result = rewards.fulfil(ctx.session, redemption_id, by=by, at=ctx.now())

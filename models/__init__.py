@@ -3,6 +3,7 @@
 from models import checkin, ledger, rewards  # noqa: F401  (points economy tables)
 from models.activity import ActivityHour  # noqa: F401
 from models.base import Base
+from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask  # noqa: F401
 from models.membership import Membership  # noqa: F401
 from models.outbox import OutboxMessage

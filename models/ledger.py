@@ -16,7 +16,9 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    literal,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -241,30 +243,51 @@ class AuditProblem:
 
 
 def audit(session: Session) -> list[AuditProblem]:
-    """Return every member whose balance or total earned differs from what their ledger rows add up to."""
-    sums = (
+    """Return every member whose balance or total earned differs from what their ledger rows add up to.
+
+    Balances and ledger sums are read by one statement, so one snapshot: a check-in committed
+    while the audit runs is either wholly in it or wholly out, never a false mismatch.
+    """
+    earned = case((and_(PointsEntry.delta > 0, PointsEntry.reason.not_in(NOT_EARNED)), PointsEntry.delta), else_=0)
+    zero = literal(0, Integer)
+    both = union_all(
         select(
-            PointsEntry.user_id.label("user_id"),
-            func.sum(PointsEntry.delta).label("total"),
-            func.sum(
-                case((and_(PointsEntry.delta > 0, PointsEntry.reason.not_in(NOT_EARNED)), PointsEntry.delta), else_=0)
-            ).label("gained"),
+            PointsAccount.user_id.label("user_id"),
+            PointsAccount.balance.label("balance"),
+            PointsAccount.earned.label("earned"),
+            zero.label("total"),
+            zero.label("gained"),
+        ),
+        select(
+            PointsEntry.user_id,
+            zero,
+            zero,
+            func.sum(PointsEntry.delta),
+            func.sum(earned),
+        ).group_by(PointsEntry.user_id),
+    ).subquery()
+    stmt = (
+        select(
+            both.c.user_id,
+            func.sum(both.c.balance),
+            func.sum(both.c.earned),
+            func.sum(both.c.total),
+            func.sum(both.c.gained),
         )
-        .group_by(PointsEntry.user_id)
-        .subquery()
+        .group_by(both.c.user_id)
+        .order_by(both.c.user_id)
     )
-    accounts = {
-        a.user_id: (a.balance, a.earned)
-        for a in session.execute(select(PointsAccount.user_id, PointsAccount.balance, PointsAccount.earned))
-    }
-    ledgers = {s.user_id: (int(s.total), int(s.gained)) for s in session.execute(select(sums))}
     problems = []
-    for user in sorted(set(accounts) | set(ledgers)):
-        balance, earned = accounts.get(user, (0, 0))
-        total, gained = ledgers.get(user, (0, 0))
-        if (balance, earned) != (total, gained):
-            problems.append(AuditProblem(user, balance, total, earned, gained))
+    for user, balance, earned_total, total, gained in session.execute(stmt):
+        row = (int(balance), int(earned_total), int(total), int(gained))
+        if row[:2] != row[2:]:
+            problems.append(AuditProblem(user, row[0], row[2], row[1], row[3]))
     return problems
+
+
+def entries_count(session: Session) -> int:
+    """Return how many ledger rows there are."""
+    return int(session.scalar(select(func.count()).select_from(PointsEntry)) or 0)
 
 
 def accounts_count(session: Session) -> int:

@@ -119,6 +119,23 @@ def display_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
     return names
 
 
+def members_named(session: Session, chat_ids: Iterable[str], name: str) -> list[str]:
+    """Return the user ids, sorted, of the current members of `chat_ids` whose display name is `name`."""
+    query = (
+        select(Membership.user_id)
+        .join(Person, Person.user_id == Membership.user_id)
+        .where(
+            Membership.chat_id.in_(list(chat_ids)),
+            Membership.joined_at.is_not(None),
+            Membership.left_at.is_(None),
+            Person.display_name == name,
+        )
+        .distinct()
+        .order_by(Membership.user_id)
+    )
+    return list(session.scalars(query))
+
+
 def guide_of(session: Session, user_id: str, chat_id: str | None = None) -> str | None:
     """Return the guide a member is attributed to, in `chat_id` or in their most recent membership."""
     query = select(Membership.guide).where(Membership.user_id == user_id, Membership.guide.is_not(None))
@@ -130,10 +147,16 @@ def guide_of(session: Session, user_id: str, chat_id: str | None = None) -> str 
     return session.scalar(query.limit(1))
 
 
-def set_display_name(session: Session, user_id: str, name: str, now: datetime) -> None:
-    """Remember the name to show for `user_id` (from a WeCom lookup or the admin)."""
+def set_display_name(session: Session, user_id: str, name: str, now: datetime) -> bool:
+    """Remember the name to show for `user_id` (from a WeCom lookup or the admin); True when it changed."""
     remember_person(session, user_id, now)
-    session.execute(update(Person).where(Person.user_id == user_id).values(display_name=name))
+    result = session.execute(
+        update(Person)
+        .where(Person.user_id == user_id, Person.display_name.is_distinct_from(name))
+        .values(display_name=name)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def set_inviter(session: Session, *, chat_id: str, user_id: str, inviter: str, staff: bool) -> bool:
@@ -150,10 +173,58 @@ def set_inviter(session: Session, *, chat_id: str, user_id: str, inviter: str, s
     return result.rowcount == 1
 
 
-def set_group_name(session: Session, chat_id: str, name: str, now: datetime) -> None:
-    """Remember a discovered group's name."""
+def set_group_name(session: Session, chat_id: str, name: str, now: datetime) -> bool:
+    """Remember a discovered group's name; True when it changed."""
     remember_group(session, chat_id, now)
-    session.execute(update(ChatGroup).where(ChatGroup.chat_id == chat_id).values(name=name))
+    result = session.execute(
+        update(ChatGroup)
+        .where(ChatGroup.chat_id == chat_id, ChatGroup.name.is_distinct_from(name))
+        .values(name=name)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """One membership row as a group sync compares it: open or closed, and whom it is attributed to."""
+
+    user_id: str
+    joined_at: datetime | None
+    left_at: datetime | None
+    join_scene: int | None
+    inviter: str | None
+    guide: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.joined_at is not None and self.left_at is None
+
+
+def memberships_in(session: Session, chat_id: str) -> dict[str, MemberState]:
+    """Return every membership row of `chat_id` (open and closed) by user id."""
+    rows = session.execute(
+        select(
+            Membership.user_id,
+            Membership.joined_at,
+            Membership.left_at,
+            Membership.join_scene,
+            Membership.inviter,
+            Membership.guide,
+        ).where(Membership.chat_id == chat_id)
+    )
+    return {row.user_id: MemberState(*row) for row in rows}
+
+
+def fill_join_scene(session: Session, *, chat_id: str, user_id: str, join_scene: int) -> bool:
+    """Record how a member joined when the bot never learned it (a join seen without JoinScene); True if filled."""
+    result = session.execute(
+        update(Membership)
+        .where(Membership.chat_id == chat_id, Membership.user_id == user_id, Membership.join_scene.is_(None))
+        .values(join_scene=join_scene)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 # ----------------------------------------------------------------- writes
@@ -479,8 +550,12 @@ def attributed_guide(config: Config, chat_id: str, inviter: str | None) -> str |
 
 
 def observe(session: Session, event: Event, config: Config, now: datetime) -> Observed:
-    """Update membership and activity from one event, before it is routed, in the same transaction."""
-    from models.activity import mark_active, record_activity
+    """Update membership and activity from one event, before it is routed, in the same transaction.
+
+    A text marks its sender active but is not yet counted as a message: the dispatcher counts it
+    with `count_message` once it knows the text was chat rather than a bot command.
+    """
+    from models.activity import mark_active
 
     if event.source == "app" and event.name == "change_external_chat" and event.chat_id:
         return _external_chat_change(session, event, config)
@@ -491,11 +566,18 @@ def observe(session: Session, event: Event, config: Config, now: datetime) -> Ob
     if event.chat_id:
         guide = attributed_guide(config, event.chat_id, None)
         seen_in_chat(session, chat_id=event.chat_id, user_id=user, at=event.at, guide=guide)
-    if event.kind == "text":
-        record_activity(session, chat_id=event.chat_id, user_id=user, at=event.at, kind="message")
-    elif event.chat_id:
+    if event.chat_id:
         mark_active(session, chat_id=event.chat_id, user_id=user, at=event.at)
     return Observed()
+
+
+def count_message(session: Session, event: Event) -> None:
+    """Count a text that was chat, not a bot command, as one message for the activity board."""
+    from models.activity import record_activity
+
+    user = event.user_id
+    if event.kind == "text" and user and user != SYSTEM_SENDER:
+        record_activity(session, chat_id=event.chat_id, user_id=user, at=event.at, kind="message")
 
 
 def _external_chat_change(session: Session, event: Event, config: Config) -> Observed:

@@ -84,18 +84,25 @@ def rewrite_pending(session: Session, message_id: int, payload: dict[str, Any]) 
 
 
 def claim_due(
-    session: Session, *, worker: str, now: datetime, limit: int, reclaim_after: timedelta
+    session: Session,
+    *,
+    worker: str,
+    now: datetime,
+    limit: int,
+    reclaim_after: timedelta,
+    max_attempts: int | None = None,
 ) -> list[OutboxMessage]:
     """Mark up to `limit` due rows as being sent by `worker` and return them.
 
     Rows left in `sending` longer than `reclaim_after` belonged to a drainer that died mid-send;
-    they are taken again (at-least-once). PostgreSQL skips rows another drainer holds; SQLite
-    serialises writers with BEGIN IMMEDIATE, so the same select is safe there too.
+    they are taken again (at-least-once), but not once they have used `max_attempts` (see
+    fail_abandoned). PostgreSQL skips rows another drainer holds; SQLite serialises writers with
+    BEGIN IMMEDIATE, so the same select is safe there too.
     """
-    due = or_(
-        (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
-        (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - reclaim_after),
-    )
+    stuck = (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - reclaim_after)
+    if max_attempts is not None:
+        stuck = stuck & (OutboxMessage.attempts < max_attempts)
+    due = or_((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now), stuck)
     ids = list(
         session.scalars(
             select(OutboxMessage.id)
@@ -125,6 +132,37 @@ def claim_due(
         .execution_options(populate_existing=True)
     )
     return list(rows)
+
+
+def fail_abandoned(session: Session, *, now: datetime, reclaim_after: timedelta, max_attempts: int) -> list[int]:
+    """Fail rows a drainer stopped while sending on their last allowed attempt; return their ids.
+
+    Such a row may be what stops the drainer (a payload that crashes or hangs it), so reclaiming it
+    forever would stop every drainer in turn. It may also have been delivered before the drainer
+    died, which is why an operator decides, with `groupbot outbox retry`, whether to send it again.
+    """
+    condition = (
+        (OutboxMessage.status == "sending")
+        & (OutboxMessage.claimed_at < now - reclaim_after)
+        & (OutboxMessage.attempts >= max_attempts)
+    )
+    ids = list(session.scalars(select(OutboxMessage.id).where(condition).with_for_update(skip_locked=True)))
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), condition)
+            .values(
+                status="failed",
+                claimed_by=None,
+                last_error=(
+                    f"the drainer stopped while sending it (it crashed, was killed or hung) on attempt "
+                    f"{max_attempts} of {max_attempts}; it may or may not have reached WeCom, so it is not "
+                    "sent again on its own: check the recipient, then `groupbot outbox retry` to send it again"
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 def _finish(session: Session, message_id: int, worker: str, **values: Any) -> bool:
@@ -170,6 +208,21 @@ def mark_deferred(session: Session, message_id: int, worker: str, when: datetime
         claimed_by=None,
         attempts=OutboxMessage.attempts - 1,
     )
+
+
+def fail_after_sent(session: Session, message_id: int, error: str) -> bool:
+    """Turn a row recorded as sent into failed once WeCom says it never arrived; False if it is not sent.
+
+    A customer-group task is "sent" when WeCom created it, but it reaches the group only after the guide
+    confirms it; when that never happens the row is failed here, so an operator sees it and can retry it.
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "sent")
+        .values(status="failed", sent_at=None, last_error=error)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def defer_backlog(session: Session, channel: str, target: str, when: datetime, reason: str) -> int:

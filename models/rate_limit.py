@@ -41,6 +41,21 @@ def spend(session: Session, key: str, window_start: datetime, window_end: dateti
     return result.rowcount == 1
 
 
+def give_back(session: Session, key: str, window_start: datetime, cost: int = 1) -> bool:
+    """Return `cost` to the window's budget (a message WeCom did not take); False when there was none to return."""
+    result = session.execute(
+        update(RateLimitWindow)
+        .where(
+            RateLimitWindow.key == key,
+            RateLimitWindow.window_start == window_start,
+            RateLimitWindow.used >= cost,
+        )
+        .values(used=RateLimitWindow.used - cost)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 def prune(session: Session, before: datetime) -> int:
     """Delete windows that ended before `before`; return how many."""
     result = session.execute(

@@ -42,4 +42,6 @@ class AibotResponseTransport:
             if exc.transient:
                 raise
             # The URL is one-shot: whatever WeCom refused cannot be sent through it again.
-            raise DeliveryError(f"{exc} (the aibot response_url is spent or invalid)", transient=False) from exc
+            raise DeliveryError(
+                f"{exc} (the aibot response_url is spent or invalid)", transient=False, refused=exc.refused
+            ) from exc

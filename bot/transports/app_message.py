@@ -20,7 +20,7 @@ def app_message_body(user_id: str, agent_id: str, payload: dict[str, Any]) -> di
     if msgtype == "news":
         articles = list(payload.get("articles") or [])
         return {"touser": user_id, "msgtype": "news", "agentid": agent, "news": {"articles": articles}}
-    raise DeliveryError(f"an app message cannot be msgtype {msgtype!r}", transient=False)
+    raise DeliveryError(f"an app message cannot be msgtype {msgtype!r}", transient=False, refused=True)
 
 
 class AppMessageTransport:
@@ -32,7 +32,7 @@ class AppMessageTransport:
     def send_to(self, user_id: str, payload: dict[str, Any]) -> None:
         """Send the payload to staff member `user_id` from the app."""
         if not self._api.agent_id:
-            raise DeliveryError("wecom.agent_id is empty: set it to the app's AgentId", transient=False)
+            raise DeliveryError("wecom.agent_id is empty: set it to the app's AgentId", transient=False, refused=True)
         result = self._api.call("message/send", app_message_body(user_id, self._api.agent_id, payload))
         # WeCom answers errcode 0 even when it dropped the recipient; the invalid lists say so.
         if result.get("invaliduser"):

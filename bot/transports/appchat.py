@@ -23,7 +23,7 @@ def appchat_body(chat_id: str, payload: dict[str, Any]) -> dict[str, Any]:
             "news": {"articles": list(payload.get("articles") or [])},
             "safe": 0,
         }
-    raise DeliveryError(f"appchat cannot send msgtype {msgtype!r}", transient=False)
+    raise DeliveryError(f"appchat cannot send msgtype {msgtype!r}", transient=False, refused=True)
 
 
 class AppchatTransport:

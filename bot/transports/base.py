@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+# Query parameters that carry a secret: a robot's webhook key, the access token, the app secret, one-shot codes.
+_SECRET_PARAM = re.compile(
+    r"((?:^|[?&\s'\"(,;])(?:key|access_token|corpsecret|secret|code|auth_code|debug_code|response_code)=)"
+    r"[^&\s'\"),;]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """Replace the value of every secret-bearing query parameter in `text` (URLs, exception messages) with ***."""
+    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 @dataclass(frozen=True)
@@ -21,13 +34,28 @@ class DeliveryError(Exception):
     """A send that did not go through.
 
     `transient` errors are retried with backoff (optionally not before `retry_after` seconds);
-    the others park the row as failed at once, with a message saying what to fix.
+    the others park the row as failed at once, with a message saying what to fix. The message is stored
+    in outbox.last_error and logged, so query-string secrets in it (a URL from requests) are redacted.
+
+    `refused` says WeCom certainly did not take the message (it answered with an error, or the message was
+    never posted), so the rate-limit budget spent on it is given back; after a timeout or a dropped
+    connection WeCom may have taken it, so the unit stays spent.
     """
 
-    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        refused: bool = False,
+        errcode: int | None = None,
+    ):
+        super().__init__(redact(message))
         self.transient = transient
         self.retry_after = retry_after
+        self.refused = refused
+        self.errcode = errcode  # WeCom's answer, when it gave one: callers branch on it, not on the text
 
 
 class Deferred(Exception):  # not an error: the row waits and no attempt is spent

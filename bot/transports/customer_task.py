@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config import Config, GroupConfig
 from bot.transports.base import DeliveryError, OutgoingMessage
+from bot.transports.limiter import Budget, Limiter
 from bot.wecom_api import WecomApi
 from models import customer_task, outbox
 
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 # get_groupmsg_send_result: 0 not sent yet, 1 sent, 2 not a friend, 3 already got another mass message.
 SENT = 1
-UNDELIVERABLE = {2, 3}
+NOT_A_FRIEND = 2
+ALREADY_RECEIVED = 3
+UNDELIVERABLE = {NOT_A_FRIEND, ALREADY_RECEIVED}
 
 
 def task_body(chat_id: str, sender: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +51,7 @@ class CustomerTaskTransport:
                 f"group {group.chat_id} uses push: customer_task but has no guide; set groups[].guide "
                 "to the userid of the staff member who owns the group",
                 transient=False,
+                refused=True,
             )
         body = task_body(group.chat_id, group.guide, message.payload)
         result = self._api.call("externalcontact/add_msg_template", body)
@@ -56,6 +60,7 @@ class CustomerTaskTransport:
                 f"WeCom could not create the task for {result['fail_list']}: "
                 f"check that {group.guide} owns chat {group.chat_id}",
                 transient=False,
+                refused=True,
             )
         msgid = str(result["msgid"])
         now = self._clock.now()
@@ -99,9 +104,15 @@ class PollReport:
 def poll_customer_tasks(
     session_factory: sessionmaker[Session], api: WecomApi, config: Callable[[], Config], now: datetime
 ) -> PollReport:
-    """Ask WeCom about every waiting task that is due; settle it as sent or expired, else look again later."""
-    settings = config().outbound
+    """Ask WeCom about every waiting task that is due; settle it as sent or expired, else look again later.
+
+    An expired task fails the outbox row that made it, saying why, so `groupbot outbox --status failed`
+    lists it and `groupbot outbox retry` makes a new task; its unit of the monthly cap is given back.
+    """
+    current = config()
+    settings, zone = current.outbound, current.zone
     report = PollReport()
+    expired: list[customer_task.CustomerTask] = []
     with session_factory() as session:
         due = customer_task.due_for_poll(session, now)
     for task in due:
@@ -124,9 +135,34 @@ def poll_customer_tasks(
             elif status in UNDELIVERABLE or now >= task.expires_at:
                 if customer_task.settle(session, task.msgid, "expired", now):
                     report.expired += 1
-                    log.warning(
-                        "customer task %s for chat %s was not sent by %s", task.msgid, task.chat_id, task.sender
-                    )
+                    reason = _not_delivered(task, status, settings.task_expire_hours)
+                    if task.outbox_id is not None:
+                        outbox.fail_after_sent(session, task.outbox_id, reason)
+                    log.warning("outbox row %s failed: %s", task.outbox_id, reason)
+                    expired.append(task)
             else:
                 customer_task.poll_later(session, task.msgid, now + timedelta(seconds=settings.task_poll_seconds))
+    if expired:
+        # A task that never reached the group does not count against the group's monthly cap.
+        limiter = Limiter(session_factory)
+        for task in expired:
+            limiter.give_back([Budget(f"customer_task:{task.chat_id}", 0, "month")], task.created_at, zone)
     return report
+
+
+def _not_delivered(task: customer_task.CustomerTask, status: int | None, expire_hours: float) -> str:
+    retry = "`groupbot outbox retry` creates a new task"
+    if status == NOT_A_FRIEND:
+        return (
+            f"WeCom reports customer task {task.msgid} undeliverable: the customer is no longer in contact with "
+            f"guide {task.sender}; {retry}"
+        )
+    if status == ALREADY_RECEIVED:
+        return (
+            f"WeCom reports customer task {task.msgid} was not delivered to chat {task.chat_id}: it already "
+            f"received another mass message (WeCom's own limit); {retry}"
+        )
+    return (
+        f"guide {task.sender} did not confirm customer task {task.msgid} for chat {task.chat_id} within "
+        f"{expire_hours:g} hours, so it never reached the group; {retry} for the guide to confirm"
+    )

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import rate_limit
 
 Period = Literal["minute", "hour", "month"]
+# How long a process trusts its memory that a window is spent before asking the database again.
+SPENT_RECHECK = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -55,17 +57,21 @@ class Limiter:
 
     def __init__(self, session_factory: sessionmaker[Session]):
         self._session_factory = session_factory
-        # Windows this process saw spent: a window's count only grows, so they stay spent until they end.
-        self._spent: dict[tuple[str, datetime], tuple[Budget, datetime]] = {}
+        # Windows this process saw spent, and until when to believe it without asking the database again:
+        # a unit given back (give_back, maybe by another process) can reopen a window before it ends.
+        self._spent: dict[tuple[str, datetime], tuple[Budget, datetime, datetime]] = {}
 
     def acquire(self, budgets: list[Budget], now: datetime, zone: ZoneInfo) -> tuple[Budget, datetime] | None:
         """Take one unit from every budget; when one is spent take nothing and return it with its window's end."""
         if not budgets:
             return None
         for budget in budgets:
-            known = self._spent.get((f"{budget.key}/{budget.period}", window(budget.period, now, zone)[0]))
+            cache_key = (f"{budget.key}/{budget.period}", window(budget.period, now, zone)[0])
+            known = self._spent.get(cache_key)
             if known is not None:
-                return known
+                if now < known[2]:
+                    return known[0], known[1]
+                del self._spent[cache_key]
         try:
             with self._session_factory.begin() as session:
                 for budget in budgets:
@@ -78,9 +84,19 @@ class Limiter:
             start = window(spent.budget.period, now, zone)[0]
             if len(self._spent) > 10_000:
                 self._spent.clear()
-            self._spent[(f"{spent.budget.key}/{spent.budget.period}", start)] = (spent.budget, spent.until)
+            recheck = min(spent.until, now + SPENT_RECHECK)
+            self._spent[(f"{spent.budget.key}/{spent.budget.period}", start)] = (spent.budget, spent.until, recheck)
             return spent.budget, spent.until
         return None
+
+    def give_back(self, budgets: list[Budget], now: datetime, zone: ZoneInfo) -> None:
+        """Return the units `acquire` took at `now` for a message WeCom did not take."""
+        with self._session_factory.begin() as session:
+            for budget in budgets:
+                start = window(budget.period, now, zone)[0]
+                key = f"{budget.key}/{budget.period}"
+                rate_limit.give_back(session, key, start, budget.cost)
+                self._spent.pop((key, start), None)
 
     def prune(self, now: datetime) -> int:
         """Forget windows that ended more than a day ago."""

@@ -24,7 +24,7 @@ def webhook_body(payload: dict[str, Any]) -> dict[str, Any]:
         return {"msgtype": "markdown", "markdown": {"content": f"{prefix}\n{content}" if prefix else content}}
     if msgtype == "news":
         return {"msgtype": "news", "news": {"articles": list(payload.get("articles") or [])}}
-    raise DeliveryError(f"the group robot cannot send msgtype {msgtype!r}", transient=False)
+    raise DeliveryError(f"the group robot cannot send msgtype {msgtype!r}", transient=False, refused=True)
 
 
 class WebhookTransport:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.config_outbound import QuietHoursConfig
+from bot.config_outbound import SEND_SHARE, QuietHoursConfig
 from bot.transports.aibot_response import AibotResponseTransport
 from bot.transports.app_message import AppMessageTransport
 from bot.transports.appchat import AppchatTransport
@@ -63,6 +64,7 @@ class WecomTransport:
         console: ConsoleTransport | None = None,
     ):
         self._config = config
+        self.config = config  # the live config, for jobs that ride along with this transport (group sync)
         self.api = api
         self._session_factory = session_factory
         self._clock = clock
@@ -77,8 +79,18 @@ class WecomTransport:
         self._next_prune: datetime | None = None
 
     def send(self, message: OutgoingMessage) -> None:
-        """Deliver one row, or raise Deferred when quiet hours or a spent budget say not yet."""
+        """Deliver one row, or raise Deferred when quiet hours or a spent budget say not yet.
+
+        The drainer gives back the rest of a batch once half of outbox.reclaim_after_seconds has passed,
+        so a send that starts just before then must end before reclaim_after, or another drainer could
+        take the row and send it again: each send is boxed to SEND_SHARE of reclaim_after, whatever
+        outbound.timeout_seconds and the token waits would otherwise add up to.
+        """
         config = self._config()
+        with self.api.time_box(config.outbox.reclaim_after_seconds * SEND_SHARE):
+            self._send(message, config)
+
+    def _send(self, message: OutgoingMessage, config: Config) -> None:
         now = self._clock.now()
         payload = message.payload
         if message.channel == "aibot_response":
@@ -90,8 +102,8 @@ class WecomTransport:
                 Budget(f"app_message:{message.target}", limits.app_message_per_minute, "minute"),
                 Budget(f"app_message:{message.target}", limits.app_message_per_hour, "hour"),
             ]
-            self._admit(message, config, now, budgets)
-            self.app_message.send_to(message.target, payload)
+            with self._admitted(message, config, now, budgets):
+                self.app_message.send_to(message.target, payload)
             return
         if message.channel != "group":
             raise DeliveryError(f"unknown outbox channel {message.channel!r}", transient=False)
@@ -111,31 +123,46 @@ class WecomTransport:
                     transient=False,
                 )
             budget = Budget(f"webhook:{_short(group.webhook_key)}", limits.webhook_per_minute, "minute")
-            self._admit(message, config, now, [budget])
-            self.webhook.send_to(group.webhook_key, payload)
+            with self._admitted(message, config, now, [budget]):
+                self.webhook.send_to(group.webhook_key, payload)
         elif group.push == "appchat":
             # WeCom counts recipients; group sizes are not known here, so each message counts as one.
-            self._admit(message, config, now, [Budget("appchat:corp", limits.appchat_per_minute, "minute")])
-            self.appchat.send_to(group.chat_id, payload)
+            with self._admitted(message, config, now, [Budget("appchat:corp", limits.appchat_per_minute, "minute")]):
+                self.appchat.send_to(group.chat_id, payload)
         elif group.push == "customer_task":
             cap = limits.customer_task_per_month or days_in_month(now, config.zone)
-            self._admit(message, config, now, [Budget(f"customer_task:{group.chat_id}", cap, "month")])
-            self.customer_task.send_to(group, message, config)
+            with self._admitted(message, config, now, [Budget(f"customer_task:{group.chat_id}", cap, "month")]):
+                self.customer_task.send_to(group, message, config)
         else:
             self.console.send(message)
 
-    def _admit(self, message: OutgoingMessage, config: Config, now: datetime, budgets: list[Budget]) -> None:
+    @contextmanager
+    def _admitted(
+        self, message: OutgoingMessage, config: Config, now: datetime, budgets: list[Budget]
+    ) -> Iterator[None]:
+        """Admit the message (quiet hours, budgets) for the block; give the budgets back if WeCom refused it."""
+        taken = self._admit(message, config, now, budgets)
+        try:
+            yield
+        except DeliveryError as exc:
+            if taken and exc.refused:
+                # WeCom did not take it, so it does not count against WeCom's limit (a customer group's month).
+                self.limiter.give_back(budgets, now, config.zone)
+            raise
+
+    def _admit(self, message: OutgoingMessage, config: Config, now: datetime, budgets: list[Budget]) -> bool:
         if message.payload.get("purpose") != "answer":
             until = quiet_until(config.outbound.quiet_hours, now, config.zone)
             if until is not None:
                 raise Deferred(until, f"quiet hours until {until.astimezone(config.zone):%H:%M}")
         if not config.outbound.limits.enabled:
-            return
+            return False
         spent = self.limiter.acquire(budgets, now, config.zone)
         if spent is not None:
             budget, until = spent
             reason = f"{budget.period} budget of {budget.limit} spent for {budget.key.split(':')[0]}"
             raise Deferred(until, reason, backlog=True)
+        return True
 
     def tick(self) -> None:
         """Housekeeping between drain passes: poll customer tasks and forget old rate-limit windows."""

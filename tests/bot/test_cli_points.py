@@ -105,3 +105,32 @@ def test_cancel_from_cli_refunds_once_and_fulfil_after_is_refused(config_file: P
         assert ledger.account_of(session, "zhangsan") == (500, 500)
         assert rewards.remaining(session, ["A01"]) == {"A01": 5}
         assert ledger.audit(session) == []
+
+
+def test_export_neutralises_formulas_in_free_text(config_file: Path, engine: Engine, tmp_path: Path) -> None:
+    """A reason typed in chat that Excel would run (=, +, -, @, tab, CR first) is exported as plain text."""
+    factory = make_session_factory(engine)
+    notes = ['=HYPERLINK("http://x","点我")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx", "活动奖励"]
+    with factory.begin() as session:
+        for i, note in enumerate(notes):
+            ledger.post(session, user_id="lisi", delta=5, reason="manual", key=f"manual:{i}", actor="guide01",
+                        at=AT, day=DAY, note=note)  # fmt: skip
+        ledger.post(session, user_id="lisi", delta=-5, reason="manual", key="manual:minus", actor="=guide",
+                    at=AT, day=DAY, note="扣分")  # fmt: skip
+    out = tmp_path / "export"
+    result = run("points", "export", "--config", str(config_file), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with (out / "ledger.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["note"] for r in rows[:-1]] == [f"'{n}" for n in notes[:-1]] + ["活动奖励"]
+    # Numbers stay numbers: a debit is still -5, not the text '-5; the actor is text and is neutralised.
+    assert (rows[-1]["delta"], rows[-1]["actor"]) == ("-5", "'=guide")
+
+
+def test_settling_an_impossible_number_is_a_usage_error(config_file: Path, engine: Engine) -> None:
+    """No traceback (SQLite cannot even bind 20 digits): the operator is told the number is out of range."""
+    seed(engine)
+    for command in ("fulfil", "cancel"):
+        result = run("points", command, "99999999999999999999", "--config", str(config_file))
+        assert result.exit_code == 2, result.output
+        assert "99999999999999999999 is not in the range 1<=x<=2147483647" in result.output

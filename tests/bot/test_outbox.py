@@ -223,6 +223,20 @@ def test_retry_after_is_a_minimum(factory: sessionmaker[Session], clock: FrozenC
     assert transport.attempts == 2
 
 
+def test_rows_blocked_together_do_not_retry_together(factory: sessionmaker[Session], clock: FrozenClock) -> None:
+    """Two rows WeCom blocked in the same minute (45009) wait at least the minute, but not to the same instant."""
+    from bot.wecom_api import explain
+
+    ids = queue(factory, clock.now(), "一", "二")
+    transport = Scripted(explain(45009, "api freq out of limit"), explain(45009, "api freq out of limit"))
+    blocked_at = clock.now()
+    assert drain(factory, transport, clock).retried == 2
+
+    waits = [row(factory, i).next_attempt_at - blocked_at for i in ids]
+    assert all(wait >= timedelta(seconds=60) for wait in waits)
+    assert waits[0] != waits[1]
+
+
 def test_permanent_error_fails_at_once(factory: sessionmaker[Session], clock: FrozenClock) -> None:
     """A permanent error parks the row as failed on the first attempt, with the message for the operator."""
     (row_id,) = queue(factory, clock.now(), "你好")
@@ -308,6 +322,31 @@ def test_row_of_dead_drainer_is_reclaimed_after_timeout(factory: sessionmaker[Se
     done = row(factory, row_id)
     assert (done.status, done.claimed_by, done.attempts) == ("sent", "alive", 2)
     assert transport.ids == [row_id]
+
+
+def test_row_that_keeps_killing_its_drainer_fails_after_max_attempts(
+    factory: sessionmaker[Session], clock: FrozenClock
+) -> None:
+    """A row whose every drainer died mid-send is reclaimed until max_attempts, then failed with the reason."""
+    settings = SETTINGS.model_copy(update={"max_attempts": 3})
+    (row_id,) = queue(factory, clock.now(), "毒消息")
+    for attempt in range(settings.max_attempts):  # each drainer claims it, then dies while sending
+        assert claim(factory, f"dies-{attempt}", clock.now()) == [row_id]
+        clock.advance(seconds=settings.reclaim_after_seconds + 1)
+
+    transport = Recording()
+    report = drain(factory, transport, clock, settings=settings, worker="alive")
+    assert (report.claimed, report.failed) == (0, 1)
+    assert transport.ids == []
+    parked = row(factory, row_id)
+    assert (parked.status, parked.attempts) == ("failed", 3)
+    assert parked.last_error is not None and "the drainer stopped while sending it" in parked.last_error
+
+    clock.advance(days=1)  # parked for good: no drainer takes it again on its own
+    assert drain(factory, transport, clock, settings=settings).claimed == 0
+    with factory.begin() as session:
+        assert outbox_rows.requeue_failed(session, clock.now(), [row_id]) == [row_id]
+    assert drain(factory, transport, clock, settings=settings).sent == 1
 
 
 def test_drainer_whose_claim_was_taken_cannot_settle_the_row(

@@ -98,3 +98,12 @@ def bot_config(**points: Any) -> dict[str, Any]:
             {"chat_id": OTHER_GROUP, "name": "二号群", "guide": "guide01"},
         ],
     }
+
+
+def make_renamed_bot(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock, renames: dict[str, str]
+) -> Bot:
+    """A bot whose `commands:` section renames each built-in command of `renames` to the new word."""
+    config = {**bot_config(), "commands": {old: {"name": new} for old, new in renames.items()}}
+    path = write_yaml(tmp_path / f"config-{uuid.uuid4().hex[:6]}.yaml", config)
+    return Bot(make_services(path), clock)

@@ -156,3 +156,25 @@ def test_fifty_simultaneous_checkins_credit_once_on_postgresql(
 def test_fifty_simultaneous_checkins_credit_once_on_sqlite(bot: Bot, engine: Engine) -> None:
     """The same 50 taps on SQLite: writers are serialised, the outcome is the same."""
     fifty_checkins(bot, engine)
+
+
+def test_capped_checkin_does_not_claim_the_streak_bonus(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """Day 3 earns 10 + 5 bonus, but a cap of 12 credits 12: the reply says so instead of 「已含在今日积分里」."""
+    bot = make_bot(make_services, tmp_path, clock, daily_earn_cap=12)
+    bot.at(local(2026, 11, 20, 9, 0)).say("签到")
+    bot.at(local(2026, 11, 21, 9, 0)).say("签到")
+    reply = bot.at(local(2026, 11, 22, 9, 0)).say("签到")
+    assert reply == (
+        "签到成功，今日 +12 分！已连续签到 3 天，当前积分 32。\n"
+        "连续签到第 3 天本有额外奖励 5 分，但今日获得的积分已达上限 12 分，本次签到只记 12 分。"
+    )
+    assert bot.balance("lisi") == (32, 32)
+
+
+def test_uncapped_bonus_is_still_announced(bot: Bot) -> None:
+    bot.at(local(2026, 11, 20, 9, 0)).say("签到")
+    bot.at(local(2026, 11, 21, 9, 0)).say("签到")
+    reply = bot.at(local(2026, 11, 22, 9, 0)).say("签到")
+    assert reply.splitlines()[1] == "连续签到第 3 天，额外奖励 5 分（已含在今日积分里）。"

@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.services import Services
-from tests.handlers.points_chat import OTHER_GROUP, Bot, local, make_bot
+from tests.handlers.points_chat import OTHER_GROUP, Bot, local, make_bot, make_renamed_bot
 
 
 @pytest.fixture
@@ -103,14 +103,18 @@ def test_empty_board_and_bad_words(bot: Bot) -> None:
 
 
 def test_activity_board_ranks_the_most_active(bot: Bot) -> None:
-    """活跃榜 counts messages and check-ins in this group this week; ties share a rank; last week is gone."""
+    """活跃榜 counts chat and check-ins in this group this week; ties share a rank; last week is gone.
+
+    Bot commands are not chat: 签到 counts once (as a check-in) and asking for the board counts nothing.
+    """
     bot.clock.set(local(2026, 11, 12, 9, 0))  # last week
     for _ in range(5):
         bot.say("上周的话", user="old")
     bot.clock.set(local(2026, 11, 22, 9, 0))
     for _ in range(3):
         bot.say("今天有什么活动", user="wangwu")
-    bot.say("签到", user="lisi")  # one message + one check-in
+    bot.say("签到", user="lisi")  # one check-in, no message
+    bot.say("积分", user="lisi")  # a command: not counted
     bot.say("在吗", user="sunqi")
     bot.say("好的", user="sunqi")
     bot.say("别的群", user="elsewhere", chat=OTHER_GROUP)
@@ -121,9 +125,27 @@ def test_activity_board_ranks_the_most_active(bot: Bot) -> None:
     assert bot.say("活跃榜", user="zhaoliu").splitlines() == [
         "本群本周活跃榜（前 10 名，按发言、签到、答题、报名次数）：",
         "1. wangwu  3 次",
-        "2. lisi  2 次",
         "2. sunqi  2 次",
-        "4. zhaoliu  1 次",
+        "3. lisi  1 次",
     ]
+    # The 活跃榜 asked above counted nothing either.
+    assert bot.say("活跃榜", user="zhaoliu").splitlines()[1:] == ["1. wangwu  3 次", "2. sunqi  2 次", "3. lisi  1 次"]
     assert bot.say("活跃榜 全部群", user="zhaoliu").splitlines()[1] == "1. elsewhere  4 次"
     assert bot.say("活跃榜 总榜", user="zhaoliu").splitlines()[1] == "1. old  5 次"
+
+
+def test_board_usage_names_the_renamed_commands(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    bot = make_renamed_bot(make_services, tmp_path, clock, {"排行": "积分排名", "活跃榜": "热度榜"})
+    assert bot.say("积分排名 昨天") == "用法：积分排名 [本周|本月|总榜] [全部群]，例如「积分排名 本月」。"
+    assert bot.say("热度榜 昨天") == "用法：热度榜 [本周|本月|总榜] [全部群]，例如「热度榜 本月」。"
+
+
+def test_commands_do_not_count_as_chat_on_the_activity_board(bot: Bot) -> None:
+    """Asking for boards and balances all day is no participation; chatting is."""
+    for command in ("积分", "排行", "活跃榜", "兑换", "帮助"):
+        bot.say(command, user="wangwu")
+    bot.say("今天有什么活动", user="sunqi")
+    bot.clock.advance(minutes=1)
+    assert bot.say("活跃榜", user="zhaoliu").splitlines()[1:] == ["1. sunqi  1 次"]

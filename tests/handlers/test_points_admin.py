@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 from bot.clock import FrozenClock
 from bot.services import Services
 from models.ledger import PointsAccount, PointsEntry
+from models.membership import set_display_name
 from tests.conftest import count_rows
-from tests.handlers.points_chat import GROUP, Bot, make_bot
+from tests.handlers.points_chat import GROUP, Bot, make_bot, make_renamed_bot
 
 
 @pytest.fixture
@@ -113,3 +114,60 @@ def test_member_cannot_add_or_deduct(bot: Bot, engine: Engine) -> None:
     assert bot.say("加分 @lisi 20 自己加", user="lisi") == "「加分」只有导购可以使用。"
     assert bot.say("扣分 @lisi 20 试试", user="lisi") == "「扣分」只有导购可以使用。"
     assert count_rows(engine, PointsEntry) == 0
+
+
+# --- names and input as WeCom delivers them --------------------------------------------------------
+
+
+def name(bot: Bot, user: str, display: str) -> None:
+    with bot.services.session_factory.begin() as session:
+        set_display_name(session, user, display, bot.clock.now())
+
+
+def test_at_display_name_credits_that_member(bot: Bot) -> None:
+    """WeCom writes 「@张三」 (the display name) after @; it finds the one member of the group with that name."""
+    name(bot, "lisi", "张三")
+    reply = bot.say("加分 @张三\u200520 活动奖励", user="guide01")
+    assert reply == "已为 张三 加 20 分（活动奖励），当前积分 20。"
+    assert bot.say("扣分 @张三 5 刷屏", user="guide01") == "已为 张三 扣 5 分（刷屏），当前积分 15。"
+    assert bot.balance("lisi") == (15, 20)
+
+
+def test_a_name_shared_by_two_members_asks_for_the_userid(bot: Bot, engine: Engine) -> None:
+    bot.say("你好", user="wangwu")
+    name(bot, "lisi", "张三")
+    name(bot, "wangwu", "张三")
+    reply = bot.say("加分 @张三 20 活动奖励", user="guide01")
+    assert reply == (
+        "群里有 2 位成员叫「张三」（lisi、wangwu），请改用企业微信账号，例如「加分 @lisi 20 理由」。未做任何更改。"
+    )
+    assert count_rows(engine, PointsEntry) == 0
+
+
+def test_a_name_outside_the_group_is_not_a_member(bot: Bot, engine: Engine) -> None:
+    """Only current members of this group count: a namesake in another group is not found."""
+    bot.say("你好", user="wangwu", chat="wrgroup0002")
+    name(bot, "wangwu", "王五")
+    reply = bot.say("加分 @王五 20 活动奖励", user="guide01")
+    assert reply == "找不到群成员「王五」（请用成员的企业微信账号，例如 @zhangsan）。未做任何更改。"
+    assert count_rows(engine, PointsEntry) == 0
+
+
+def test_full_width_userid_and_amount_work(bot: Bot) -> None:
+    assert bot.say("加分 ＠ｌｉｓｉ ２０ 活动奖励", user="guide01") == "已为 lisi 加 20 分（活动奖励），当前积分 20。"
+
+
+def test_a_pasted_huge_amount_is_refused_not_a_crash(bot: Bot, engine: Engine) -> None:
+    huge = "9" * 5000
+    reply = bot.say(f"加分 @lisi {huge} 奖励", user="guide01")
+    assert reply == f"「{huge}」不是有效的分数，请填写 1 到 100000 之间的整数。未做任何更改。"
+    assert count_rows(engine, PointsEntry) == 0
+
+
+def test_usage_names_the_renamed_commands(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    bot = make_renamed_bot(make_services, tmp_path, clock, {"加分": "奖励", "扣分": "罚分"})
+    assert bot.say("奖励", user="guide01") == "用法：奖励 @成员 分数 理由，例如「奖励 @zhangsan 20 活动奖励」。"
+    assert bot.say("罚分 @lisi", user="guide01") == "用法：罚分 @成员 分数 理由，例如「罚分 @zhangsan 20 活动奖励」。"
+    assert bot.say("奖励 @lisi 20", user="guide01") == "请写明理由，例如「奖励 @lisi 20 活动奖励」。未做任何更改。"

@@ -17,7 +17,7 @@ from models import ledger, rewards
 from models.ledger import PointsEntry
 from models.rewards import Redemption
 from tests.conftest import count_rows
-from tests.handlers.points_chat import Bot, make_bot
+from tests.handlers.points_chat import POINTS, Bot, make_bot, make_renamed_bot
 from tests.parallel import run_together
 
 
@@ -173,3 +173,54 @@ def test_fifty_members_redeem_the_last_unit_through_the_bot_on_postgresql(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_fifty_members_redeem_the_last_unit_through_the_bot_on_sqlite(bot: Bot) -> None:
     last_unit_through_dispatcher(bot, 50)
+
+
+# --- input as guides and members really type it ----------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["完成", "取消"])
+@pytest.mark.parametrize("number", ["99999999999999999999", "2147483648", "9" * 5000, "0"])
+def test_an_impossible_redemption_number_gets_a_clear_reply(bot: Bot, word: str, number: str) -> None:
+    """A number no redemption can have is refused in Chinese and changes nothing (no 500 for WeCom to retry)."""
+    fund(bot, "lisi", 40)
+    rid = redeem_id(bot.say("兑换 A01"))
+    assert bot.say(f"兑换 {word} {number}", user="guide01") == f"「{number}」不是有效的兑换编号，例如「兑换 完成 12」。"
+    with bot.services.session_factory() as session:
+        assert [(r.id, r.status) for r in rewards.list_redemptions(session)] == [(rid, "pending")]
+    assert bot.balance("lisi") == (10, 40)
+
+
+def test_full_width_code_and_number_work(bot: Bot) -> None:
+    """A Chinese keyboard's full-width 「Ａ０１」 and 「１２」 mean A01 and 12."""
+    fund(bot, "lisi", 40)
+    rid = redeem_id(bot.say("兑换 Ａ０１"))
+    wide_id = str(rid).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    reply = bot.say(f"兑换 完成 {wide_id}", user="guide01")
+    assert reply == f"兑换 {rid}（lisi 的 定制帆布袋）已标记为已发放。"
+
+
+def test_catalogue_shows_a_restock_at_once(
+    bot: Bot, make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """After the admin raises A01's stock from 2 to 5 in the YAML, 兑换 lists the new units before anyone redeems."""
+    fund(bot, "lisi", 40)
+    fund(bot, "wangwu", 40)
+    bot.say("兑换 A01")
+    bot.say("兑换 A01", user="wangwu")
+    assert bot.say("兑换").splitlines()[1] == "· A01 定制帆布袋：30 分，剩余 0 份"
+    restocked = [{**POINTS["rewards"][0], "stock": 5}, POINTS["rewards"][1]]
+    after = make_bot(make_services, tmp_path, clock, rewards=restocked)
+    assert after.say("兑换").splitlines()[1] == "· A01 定制帆布袋：30 分，剩余 3 份"
+
+
+def test_texts_name_the_renamed_command(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """With 兑换 renamed to 换礼 in `commands:`, every hint tells members and guides to type 换礼."""
+    bot = make_renamed_bot(make_services, tmp_path, clock, {"兑换": "换礼"})
+    bot.say("大家好", user="lisi")
+    assert bot.say("换礼 A01 B02") == "用法：换礼 代码；导购处理：换礼 完成 编号 / 换礼 取消 编号。"
+    assert bot.say("换礼 完成 1") == "「换礼 完成」只有导购可以使用。"
+    assert bot.say("换礼 取消 x", user="guide01") == "「x」不是有效的兑换编号，例如「换礼 完成 12」。"
+    assert bot.say("换礼").startswith("可兑换的奖品（发送「换礼 代码」）")
+    assert bot.say("换礼 ZZZ") == "没有代码为「ZZZ」的奖品，发送「换礼」查看奖品列表。"

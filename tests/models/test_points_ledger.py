@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -140,3 +140,25 @@ def test_leaderboard_counts_earnings_per_chat_and_period(factory: sessionmaker[S
         assert ledger.overall_rank(session, "lisi") == 1
         assert ledger.overall_rank(session, "zhangsan") == 3
         assert ledger.overall_rank(session, "nobody") is None
+
+
+def test_audit_sees_one_snapshot_while_points_are_posted(factory: sessionmaker[Session], engine: Engine) -> None:
+    """A check-in committed while the audit runs never shows up as a false mismatch."""
+    post(factory, user_id="zhangsan", delta=40, key="quiz:1:zhangsan")
+    statements: list[str] = []
+
+    def write_between_reads(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # Just before the audit's second read (if it makes one), another member checks in and commits.
+        statements.append(statement)
+        if len(statements) == 2:
+            post(factory, user_id="zhangsan", delta=10, key="checkin:zhangsan", reason="checkin")
+
+    with factory() as session:
+        session.connection()  # the audit's own connection, so the hook sees only the audit's statements
+        event.listen(session.connection(), "before_cursor_execute", write_between_reads)
+        try:
+            assert ledger.audit(session) == []
+        finally:
+            event.remove(session.connection(), "before_cursor_execute", write_between_reads)
+    with factory() as session:
+        assert ledger.audit(session) == []

@@ -13,6 +13,8 @@ from bot.clock import FrozenClock
 from bot.config import Config
 from bot.config_loader import default_texts
 from bot.transports.wecom import WecomTransport, build_wecom_transport
+from models import OutboxMessage
+from models import outbox as outbox_rows
 from models.db import make_session_factory
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom, start_fake_wecom
 
@@ -23,6 +25,30 @@ GROUPS: list[dict[str, Any]] = [
     {"chat_id": "wr-customer", "name": "客户群", "kind": "customer", "guide": "guide01", "push": "customer_task"},
     {"chat_id": "wr-console", "name": "演练群", "push": "console"},
 ]
+
+TEXT: dict[str, Any] = {"msgtype": "text", "content": "你好", "mentions": []}
+
+
+def queue_message(
+    factory: sessionmaker[Session],
+    clock: FrozenClock,
+    channel: str = "app_message",
+    target: str = "zhangsan",
+    payload: dict[str, Any] | None = None,
+) -> int:
+    """Put one message in the outbox, due now, and return its row id."""
+    with factory.begin() as session:
+        kind = "chat" if channel == "group" else "user"
+        return outbox_rows.add_message(
+            session, channel=channel, target_kind=kind, target=target, payload=dict(payload or TEXT), now=clock.now()
+        ).id
+
+
+def outbox_row(factory: sessionmaker[Session], row_id: int) -> OutboxMessage:
+    with factory() as session:
+        found = session.get(OutboxMessage, row_id)
+        assert found is not None
+        return found
 
 
 @pytest.fixture

@@ -14,32 +14,12 @@ from bot.config import OutboxConfig
 from bot.outbox import drain_once
 from bot.transports.wecom import WecomTransport
 from bot.wecom_api import WecomApi
-from models import OutboxMessage
-from models import outbox as outbox_rows
 from models.db import make_session_factory
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom
 from tests.parallel import run_together
-from tests.transports.conftest import wecom_config
+from tests.transports.conftest import outbox_row, queue_message, wecom_config
 
 SETTINGS = OutboxConfig(batch_size=50, max_attempts=3, retry_base_seconds=5, retry_max_seconds=60)
-TEXT = {"msgtype": "text", "content": "你好", "mentions": []}
-
-
-def add(
-    factory: sessionmaker[Session], clock: FrozenClock, channel: str = "app_message", target: str = "zhangsan"
-) -> int:
-    with factory.begin() as session:
-        kind = "chat" if channel == "group" else "user"
-        return outbox_rows.add_message(
-            session, channel=channel, target_kind=kind, target=target, payload=dict(TEXT), now=clock.now()
-        ).id
-
-
-def row(factory: sessionmaker[Session], row_id: int) -> OutboxMessage:
-    with factory() as session:
-        found = session.get(OutboxMessage, row_id)
-        assert found is not None
-        return found
 
 
 def test_token_expiring_mid_run_is_refreshed_once_and_the_send_retried(
@@ -47,26 +27,26 @@ def test_token_expiring_mid_run_is_refreshed_once_and_the_send_retried(
 ) -> None:
     """After WeCom expires the token, the next send fetches one new token, retries once, and is delivered."""
     transport = make_wecom()
-    first = add(factory, clock)
+    first = queue_message(factory, clock)
     assert drain_once(factory, transport, SETTINGS, clock).sent == 1
     fake_wecom.expire_tokens()
-    second = add(factory, clock)
+    second = queue_message(factory, clock)
     report = drain_once(factory, transport, SETTINGS, clock)
 
     assert (report.sent, report.retried, report.failed) == (1, 0, 0)
     assert [c.query["access_token"] for c in fake_wecom.calls_to("message/send")] == ["token-1", "token-1", "token-3"]
     assert len(fake_wecom.calls_to("gettoken")) == 2
-    assert row(factory, first).status == row(factory, second).status == "sent"
-    assert row(factory, second).attempts == 1
+    assert outbox_row(factory, first).status == outbox_row(factory, second).status == "sent"
+    assert outbox_row(factory, second).attempts == 1
 
 
 def test_token_is_shared_through_the_database(
     fake_wecom: FakeWecom, factory: sessionmaker[Session], clock: FrozenClock, make_wecom: Callable[..., WecomTransport]
 ) -> None:
     """A second process (a new transport on the same database) reuses the stored token instead of fetching one."""
-    add(factory, clock)
+    queue_message(factory, clock)
     drain_once(factory, make_wecom(), SETTINGS, clock)
-    add(factory, clock)
+    queue_message(factory, clock)
     drain_once(factory, make_wecom(), SETTINGS, clock)
     assert len(fake_wecom.calls_to("gettoken")) == 1
     assert [c.query["access_token"] for c in fake_wecom.calls_to("message/send")] == ["token-1", "token-1"]
@@ -78,12 +58,12 @@ def test_42001_forever_is_bounded_then_failed(
     """A server answering 42001 forever gets two sends per attempt, max_attempts attempts, then the row fails."""
     fake_wecom.always("message/send", errcode=42001)
     transport = make_wecom()
-    row_id = add(factory, clock)
+    row_id = queue_message(factory, clock)
     for _ in range(10):  # more passes than attempts: proves it stops by itself
         drain_once(factory, transport, SETTINGS, clock)
         clock.advance(seconds=SETTINGS.retry_max_seconds)
 
-    failed = row(factory, row_id)
+    failed = outbox_row(factory, row_id)
     assert (failed.status, failed.attempts) == ("failed", SETTINGS.max_attempts)
     assert failed.last_error is not None
     assert failed.last_error.startswith(f"gave up after {SETTINGS.max_attempts} attempts")
@@ -98,10 +78,10 @@ def test_45009_waits_out_the_blocked_window(
     """45009 puts the row back for at least 60 s, not sooner, and it is delivered after that."""
     fake_wecom.fail_next("message/send", errcode=45009)
     transport = make_wecom()
-    row_id = add(factory, clock)
+    row_id = queue_message(factory, clock)
     start = clock.now()
     assert drain_once(factory, transport, SETTINGS, clock).retried == 1
-    waiting = row(factory, row_id)
+    waiting = outbox_row(factory, row_id)
     assert waiting.status == "pending" and waiting.next_attempt_at >= start + timedelta(seconds=60)
     assert waiting.last_error is not None and "45009" in waiting.last_error
 
@@ -132,9 +112,9 @@ def test_transient_failures_retry_with_backoff(
     """-1, HTTP 5xx and timeouts are retried later (not at once) and then delivered."""
     fake_wecom.fail_next("message/send", **failure)  # type: ignore[arg-type]
     transport = make_wecom(timeout_seconds=0.5)
-    row_id = add(factory, clock)
+    row_id = queue_message(factory, clock)
     assert drain_once(factory, transport, SETTINGS, clock).retried == 1
-    waiting = row(factory, row_id)
+    waiting = outbox_row(factory, row_id)
     assert waiting.status == "pending" and waiting.next_attempt_at > clock.now()
     assert waiting.last_error is not None and error_part in waiting.last_error
     clock.set(waiting.next_attempt_at)
@@ -162,10 +142,10 @@ def test_configuration_errors_fail_at_once_with_their_hint(
     """Errors only an operator can fix park the row on the first attempt with a sentence saying what to do."""
     fake_wecom.always("appchat/send", errcode=errcode)
     transport = make_wecom()
-    row_id = add(factory, clock, "group", "wr-appchat")
+    row_id = queue_message(factory, clock, "group", "wr-appchat")
     report = drain_once(factory, transport, SETTINGS, clock)
     assert (report.failed, report.retried) == (1, 0)
-    failed = row(factory, row_id)
+    failed = outbox_row(factory, row_id)
     assert (failed.status, failed.attempts) == ("failed", 1)
     assert failed.last_error is not None
     assert f"errcode {errcode}" in failed.last_error and hint in failed.last_error
@@ -179,9 +159,9 @@ def test_invalid_webhook_key_fails_with_hint(
 ) -> None:
     """A robot key WeCom does not know (93000) fails at once and points at groups[].webhook_key."""
     fake_wecom.webhook_keys.clear()
-    row_id = add(factory, clock, "group", "wr-internal")
+    row_id = queue_message(factory, clock, "group", "wr-internal")
     assert drain_once(factory, make_wecom(), SETTINGS, clock).failed == 1
-    failed = row(factory, row_id)
+    failed = outbox_row(factory, row_id)
     assert failed.last_error is not None and "93000" in failed.last_error and "webhook_key" in failed.last_error
 
 
@@ -216,8 +196,8 @@ def test_wrong_secret_fails_at_once_with_hint(
     """gettoken refusing the credentials fails the row at once, pointing at wecom.secret; nothing is sent."""
     config = wecom_config(fake_wecom)
     config = config.model_copy(update={"wecom": config.wecom.model_copy(update={"secret": "wrong"})})
-    row_id = add(factory, clock)
+    row_id = queue_message(factory, clock)
     assert drain_once(factory, make_wecom(config), SETTINGS, clock).failed == 1
-    failed = row(factory, row_id)
+    failed = outbox_row(factory, row_id)
     assert failed.last_error is not None and "wecom.secret" in failed.last_error
     assert fake_wecom.calls_to("message/send") == []
