@@ -265,3 +265,6 @@ cli_members.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+from bot import cli_reports  # noqa: E402
+
+cli_reports.register(main)
