@@ -8,6 +8,7 @@ from models.customer_task import CustomerTask  # noqa: F401
 from models.membership import Membership  # noqa: F401
 from models.outbox import OutboxMessage
 from models.processed_event import ProcessedEvent
+from models.quiz import Quiz, QuizAnswer  # noqa: F401  (quiz games)
 from models.rate_limit import RateLimitWindow  # noqa: F401
 from models.wecom_token import WecomToken  # noqa: F401
 from models.welcome import WelcomeBatch  # noqa: F401
