@@ -272,12 +272,12 @@ def answer_open_quiz(ctx: Context, text: str) -> str | None:
         return ctx.text("quiz_answer_late")
     answer = _strip_prefix(given)
     question = QuestionConfig.model_validate(quiz.question)
-    result = quizzes.record_answer(
+    status = quizzes.record_answer(
         ctx.session, quiz_id=quiz.id, user_id=user, answer=answer, correct=question.correct(answer), now=now
     )
-    if result.status == "duplicate":
+    if status == "duplicate":
         return ctx.text("quiz_answer_again")
-    if result.status == "closed":
+    if status == "closed":
         return ctx.text("quiz_answer_late")
     record_activity(ctx.session, chat_id=quiz.chat_id, user_id=user, at=now, kind="answer")
-    return ctx.text("quiz_answer_recorded", seq=result.seq, deadline=local_time(ctx.config, quiz.deadline_at))
+    return ctx.text("quiz_answer_recorded", deadline=local_time(ctx.config, quiz.deadline_at))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, insert_if_absent
 
 
 class Quiz(Base):
@@ -53,7 +52,7 @@ class Quiz(Base):
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_by: Mapped[str | None] = mapped_column(String(128))
-    # Bumped under the quiz row's lock by each accepted answer: the order the database accepted them.
+    # Tallies written when the quiz closes.
     answer_count: Mapped[int] = mapped_column(Integer, default=0)
     correct_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -63,21 +62,18 @@ class QuizAnswer(Base):
     __table_args__ = (
         # Only a member's first answer counts, whatever retries or parallel requests try.
         UniqueConstraint("quiz_id", "user_id", name="uq_quiz_answers_quiz_user"),
-        UniqueConstraint("quiz_id", "seq", name="uq_quiz_answers_quiz_seq"),
         UniqueConstraint("quiz_id", "rank", name="uq_quiz_answers_quiz_rank"),
-        CheckConstraint("seq >= 1", name="seq"),
         CheckConstraint("(rank IS NULL) OR (correct AND rank >= 1)", name="rank_only_if_correct"),
         CheckConstraint("points >= 0", name="points"),
     )
 
+    # Drawn from the database's sequence as the row is inserted: the order the database accepted answers.
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id"))
     user_id: Mapped[str] = mapped_column(String(128))
     answer: Mapped[str] = mapped_column(Text)
     correct: Mapped[bool] = mapped_column(Boolean)
-    # 1 for the first answer the database accepted in this quiz, 2 for the next …
-    seq: Mapped[int] = mapped_column(Integer)
-    # Among correct answers only, in the same order; ranks up to the number of prizes win.
+    # Set at the close for correct answers: 1, 2, 3 … in acceptance order; ranks up to the number of prizes win.
     rank: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Set when the quiz closes: the points really credited, and whether the answer won a prize.
@@ -139,55 +135,35 @@ def due(session: Session, now: datetime) -> list[int]:
 AnswerStatus = Literal["recorded", "duplicate", "closed"]
 
 
-@dataclass(frozen=True)
-class AnswerResult:
-    status: AnswerStatus
-    seq: int = 0
-    rank: int | None = None
-
-
 def record_answer(
     session: Session, *, quiz_id: int, user_id: str, answer: str, correct: bool, now: datetime
-) -> AnswerResult:
-    """Record `user_id`'s answer unless they answered before or the quiz is closed; number it in acceptance order.
+) -> AnswerStatus:
+    """Record `user_id`'s answer unless they answered before or the quiz is closed.
 
-    The quiz row is locked first (PostgreSQL: FOR UPDATE; SQLite runs one writer at a time), so
-    answers are numbered strictly in the order their transactions reached the database, and a
-    close waits for answers already in flight. The UNIQUE constraints back both rules up.
+    The quiz row is share-locked (PostgreSQL FOR SHARE): answers do not wait for each other, but
+    a close (an UPDATE of that row) waits for the answers in flight, and an answer arriving after
+    it sees the quiz closed. Only the first answer per member is stored (UNIQUE, ON CONFLICT DO
+    NOTHING), so a retry or a parallel second message changes nothing.
     """
-    row = session.execute(
-        select(Quiz.answer_count, Quiz.correct_count)
-        .where(Quiz.id == quiz_id, Quiz.closed_at.is_(None))
-        .with_for_update()
-    ).first()
-    if row is None:
-        return AnswerResult("closed")
-    answered = session.scalar(select(QuizAnswer.id).where(QuizAnswer.quiz_id == quiz_id, QuizAnswer.user_id == user_id))
-    if answered is not None:
-        return AnswerResult("duplicate")
-    seq = row.answer_count + 1
-    rank = row.correct_count + 1 if correct else None
-    session.execute(
-        update(Quiz)
-        .where(Quiz.id == quiz_id, Quiz.answer_count == row.answer_count)
-        .values(answer_count=seq, correct_count=Quiz.correct_count + (1 if correct else 0))
-        .execution_options(synchronize_session=False)
+    still_open = session.scalar(
+        select(Quiz.id).where(Quiz.id == quiz_id, Quiz.closed_at.is_(None)).with_for_update(read=True)
     )
-    session.add(
-        QuizAnswer(
-            quiz_id=quiz_id,
-            user_id=user_id,
-            answer=answer[:500],
-            correct=correct,
-            seq=seq,
-            rank=rank,
-            answered_at=now,
-            points=0,
-            won=False,
-        )
+    if still_open is None:
+        return "closed"
+    inserted = insert_if_absent(
+        session,
+        QuizAnswer,
+        {
+            "quiz_id": quiz_id,
+            "user_id": user_id,
+            "answer": answer[:500],
+            "correct": correct,
+            "answered_at": now,
+            "points": 0,
+            "won": False,
+        },
     )
-    session.flush()
-    return AnswerResult("recorded", seq, rank)
+    return "recorded" if inserted else "duplicate"
 
 
 def close(session: Session, quiz_id: int, *, now: datetime, by: str) -> Quiz | None:
@@ -204,12 +180,24 @@ def close(session: Session, quiz_id: int, *, now: datetime, by: str) -> Quiz | N
     ).first()
     if closed is None:
         return None
+    # The row lock taken above waited for every answer in flight; no answer can join after it.
+    answers = answers_of(session, quiz_id)
+    correct = [answer for answer in answers if answer.correct]
+    for rank, answer in enumerate(correct, start=1):
+        answer.rank = rank
+    session.execute(
+        update(Quiz)
+        .where(Quiz.id == quiz_id)
+        .values(answer_count=len(answers), correct_count=len(correct))
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
     return session.scalars(select(Quiz).where(Quiz.id == quiz_id).execution_options(populate_existing=True)).one()
 
 
 def answers_of(session: Session, quiz_id: int) -> list[QuizAnswer]:
     """Return the quiz's answers in the order the database accepted them."""
-    return list(session.scalars(select(QuizAnswer).where(QuizAnswer.quiz_id == quiz_id).order_by(QuizAnswer.seq)))
+    return list(session.scalars(select(QuizAnswer).where(QuizAnswer.quiz_id == quiz_id).order_by(QuizAnswer.id)))
 
 
 def set_award(session: Session, answer: QuizAnswer, *, points: int, won: bool) -> None:

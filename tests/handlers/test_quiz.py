@@ -39,12 +39,12 @@ def test_full_round_closed_at_the_deadline(bot: QuizBot) -> None:
     assert question.startswith("【有奖竞猜】几点前下单可以当日达？\nA. 上午 10 点\nB. 中午 12 点\n")
     assert "限时 60 秒（10:01:00 截止）" in question and "依次得 10/5/3 分" in question
 
-    assert bot.later(5).say("A", user="wangwu") == "收到！你是第 1 位作答，10:01:00 截止后公布结果。"
+    assert bot.later(5).say("A", user="wangwu") == "收到你的答案！10:01:00 截止后公布结果。"
     # Same frozen instant: the order the database accepted them decides, not the clock.
-    assert bot.later(5).say("答 B", user="zhaoliu").startswith("收到！你是第 2 位作答")
-    assert bot.say("b", user="sunqi").startswith("收到！你是第 3 位作答")
-    assert bot.say("答：中午 12 点", user="zhouba").startswith("收到！你是第 4 位作答")
-    assert bot.say("Ｂ", user="wujiu").startswith("收到！你是第 5 位作答")
+    assert bot.later(5).say("答 B", user="zhaoliu").startswith("收到你的答案")
+    assert bot.say("b", user="sunqi").startswith("收到你的答案")
+    assert bot.say("答：中午 12 点", user="zhouba").startswith("收到你的答案")
+    assert bot.say("Ｂ", user="wujiu").startswith("收到你的答案")
     assert bot.pushed() == []
 
     assert bot.later(49).close_due() == 0  # 10:00:59: one second left
@@ -104,7 +104,7 @@ def test_free_text_question_with_its_own_points(bot: QuizBot) -> None:
 
 def test_second_answer_is_ignored_with_a_note(bot: QuizBot) -> None:
     start_q001(bot)
-    assert bot.say("A", user="wangwu").startswith("收到！")
+    assert bot.say("A", user="wangwu").startswith("收到你的答案")
     assert bot.say("B", user="wangwu") == "你已经答过这题了，以第一次回答为准。"
     bot.later(60).close_due()
     assert bot.balance("wangwu") == 0
@@ -116,7 +116,7 @@ def test_retried_answer_callback_counts_once(bot: QuizBot) -> None:
     start_q001(bot)
     first = bot.say("B", user="zhaoliu", msgid="retry-me")
     again = bot.say("B", user="zhaoliu", msgid="retry-me")
-    assert first == again == "收到！你是第 1 位作答，10:01:00 截止后公布结果。"
+    assert first == again == "收到你的答案！10:01:00 截止后公布结果。"
     assert len(bot.answers()) == 1
     bot.later(60).close_due()
     assert bot.balance("zhaoliu") == 10
@@ -133,7 +133,7 @@ def test_answer_with_no_open_quiz_is_ordinary_text(bot: QuizBot) -> None:
 
 def test_an_open_quiz_takes_text_before_keywords(bot: QuizBot) -> None:
     start_q001(bot)
-    assert bot.say("发货", user="wangwu").startswith("收到！你是第 1 位作答")
+    assert bot.say("发货", user="wangwu").startswith("收到你的答案")
 
 
 def test_commands_still_work_during_a_quiz(bot: QuizBot) -> None:
@@ -222,7 +222,7 @@ def test_open_quiz_survives_a_restart_and_closes_on_time(
     del first
 
     second = QuizBot(make_services(path), clock)
-    assert second.say("B", user="sunqi").startswith("收到！你是第 2 位作答")
+    assert second.say("B", user="sunqi").startswith("收到你的答案")
     assert second.later(200).close_due() == 0
     assert second.later(90).close_due() == 1  # 10:05:00, the deadline set before the restart
     (result,) = second.pushed()
@@ -282,8 +282,8 @@ def test_customer_group_quiz_runs_one_to_one(bot: QuizBot, engine: Engine) -> No
     (question,) = bot.pushed(CUSTOMER_GROUP)
     assert "私聊我回复答案" in question.payload["content"]
 
-    assert bot.say("答 B", user="wmcust1", chat=None).startswith("收到！你是第 1 位作答")
-    assert bot.say("A", user="wmcust2", chat=None).startswith("收到！你是第 2 位作答")
+    assert bot.say("答 B", user="wmcust1", chat=None).startswith("收到你的答案")
+    assert bot.say("A", user="wmcust2", chat=None).startswith("收到你的答案")
     # Someone in no quizzing group chats 1:1 as usual.
     assert bot.say("发货", user="stranger", chat=None) == "48小时内发货"
 
@@ -302,7 +302,7 @@ def test_one_to_one_answer_with_two_quizzing_groups_asks_which(bot: QuizBot) -> 
         "你所在的 2 个群都在竞猜（福利群、福利二群），请在答案前写群名，例如「福利群 B」。"
     )
     assert bot.answers() == []
-    assert bot.say("福利二群 B", user="wmcust1", chat=None).startswith("收到！")
+    assert bot.say("福利二群 B", user="wmcust1", chat=None).startswith("收到你的答案")
     (answer,) = bot.answers()
     assert answer.quiz_id == bot.quizzes()[1].id and answer.correct
 

@@ -50,12 +50,10 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=128), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),
         sa.Column("correct", sa.Boolean(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=True),
         sa.Column("answered_at", models.base.UTCDateTime(), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
         sa.Column("won", sa.Boolean(), nullable=False),
-        sa.CheckConstraint("seq >= 1", name=op.f("ck_quiz_answers_seq")),
         sa.CheckConstraint(
             "(rank IS NULL) OR (correct AND rank >= 1)", name=op.f("ck_quiz_answers_rank_only_if_correct")
         ),
@@ -63,7 +61,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["quiz_id"], ["quizzes.id"], name=op.f("fk_quiz_answers_quiz_id_quizzes")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quiz_answers")),
         sa.UniqueConstraint("quiz_id", "user_id", name="uq_quiz_answers_quiz_user"),
-        sa.UniqueConstraint("quiz_id", "seq", name="uq_quiz_answers_quiz_seq"),
         sa.UniqueConstraint("quiz_id", "rank", name="uq_quiz_answers_quiz_rank"),
     )
 
