@@ -119,11 +119,12 @@ def open_in(session: Session, chat_id: str) -> Quiz | None:
     return session.scalars(select(Quiz).where(Quiz.open_chat == chat_id)).first()
 
 
-def open_quizzes(session: Session, chat_ids: list[str]) -> list[Quiz]:
-    """Return the open quizzes of `chat_ids`, oldest first."""
-    if not chat_ids:
-        return []
-    return list(session.scalars(select(Quiz).where(Quiz.open_chat.in_(chat_ids)).order_by(Quiz.id)))
+def open_quizzes(session: Session, chat_ids: list[str] | None) -> list[Quiz]:
+    """Return the open quizzes of `chat_ids` (of every chat if None), oldest first."""
+    stmt = select(Quiz).where(Quiz.open_chat.is_not(None))
+    if chat_ids is not None:
+        stmt = stmt.where(Quiz.open_chat.in_(chat_ids))
+    return list(session.scalars(stmt.order_by(Quiz.id)))
 
 
 def due(session: Session, now: datetime) -> list[int]:
