@@ -31,6 +31,8 @@ MINUTE_UNITS = frozenset({"分", "分钟", "m", "min"})
 # 「答 B」「答：B」「答案 B」 are the same answer as 「B」.
 ANSWER_PREFIX = re.compile(r"^(答案|答)\s*[:：]?\s*")
 _rng = random.SystemRandom()
+# An unknown question id is answered with the bank's first ids, not a bank of hundreds.
+SHOWN_IDS = 20
 
 
 def _fold(word: str) -> str:
@@ -136,8 +138,9 @@ def start(ctx: Context, words: list[str]) -> list[Reply] | str:
             selector = words[0]
     question = _pick(ctx, selector)
     if question is None:
-        ids = "、".join(q.id for q in settings.questions)
-        return ctx.text("quiz_unknown_question", word=selector, ids=ids)
+        ids = "、".join(q.id for q in settings.questions[:SHOWN_IDS])
+        more = "…" if len(settings.questions) > SHOWN_IDS else ""
+        return ctx.text("quiz_unknown_question", word=selector, ids=ids + more)
 
     now = ctx.now()
     existing = quizzes.open_in(ctx.session, chat_id)
@@ -264,7 +267,8 @@ def answer_open_quiz(ctx: Context, text: str) -> str | None:
         quiz, given, question_back = _direct_quiz(ctx, text)
     if question_back is not None:
         return question_back
-    if quiz is None:
+    if quiz is None or quiz.started_by == user:
+        # The guide who asked knows the answer: their words in the group stay ordinary text.
         return None
     now = ctx.now()
     if quiz.deadline_at <= now:

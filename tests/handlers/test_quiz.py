@@ -136,6 +136,12 @@ def test_an_open_quiz_takes_text_before_keywords(bot: QuizBot) -> None:
     assert bot.say("发货", user="wangwu").startswith("收到你的答案")
 
 
+def test_the_asking_guide_does_not_answer_their_own_quiz(bot: QuizBot) -> None:
+    start_q001(bot)
+    assert bot.say("发货", user="guide01") == "48小时内发货"
+    assert bot.answers() == []
+
+
 def test_commands_still_work_during_a_quiz(bot: QuizBot) -> None:
     start_q001(bot)
     assert bot.say("签到", user="wangwu").startswith("签到成功")

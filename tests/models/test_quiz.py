@@ -148,7 +148,7 @@ def test_guide_and_deadline_race_on_postgresql(wide_pg: Engine) -> None:
         with factory.begin() as session:
             return int(close_quiz(session, settings, quiz_id, now=later, by="guide01"))
 
-    assert sum(run_together(20, work)) == 1
+    assert sum(run_together(16, work)) == 1
     assert count_rows(wide_pg, OutboxMessage) == 1
 
 
@@ -159,12 +159,12 @@ def test_parallel_starts_open_one_quiz_on_postgresql(wide_pg: Engine) -> None:
         with factory.begin() as session:
             return open_one(session) is not None
 
-    assert sorted(run_together(30, work)) == [False] * 29 + [True]
+    assert sorted(run_together(20, work)) == [False] * 19 + [True]
     assert count_rows(wide_pg, quizzes.Quiz) == 1
 
 
 def test_parallel_answers_get_distinct_ranks_on_postgresql(wide_pg: Engine) -> None:
-    """40 members answer at once, each also retried once: 40 answers, ranks 1..30 for the correct ones at the close."""
+    """40 members answer in waves of 20 at once, each also retried: 40 answers, ranks 1..30 for the correct ones."""
     factory = make_session_factory(wide_pg)
     with factory.begin() as session:
         quiz = open_one(session)
@@ -175,7 +175,10 @@ def test_parallel_answers_get_distinct_ranks_on_postgresql(wide_pg: Engine) -> N
         with factory.begin() as session:
             return answer(session, quiz_id, f"m{index % 40}", correct=index % 40 % 4 != 0)
 
-    statuses = run_together(50, work) + run_together(30, lambda i: work(i + 50))
+    statuses = (
+        run_together(20, work) + run_together(20, lambda i: work(i + 20)) + run_together(20, lambda i: work(i + 40))
+    )
+    statuses += run_together(20, lambda i: work(i + 60))
     assert statuses.count("recorded") == 40 and statuses.count("duplicate") == 40
     with factory.begin() as session:
         quizzes.close(session, quiz_id, now=NOW, by="deadline")
