@@ -28,8 +28,8 @@ START, END, BOARD = "开始", "结束", "排行"
 # 「60」「60秒」「90s」「2分钟」「2min」: a number of seconds or minutes.
 DURATION = re.compile(r"^(\d{1,6})(秒|秒钟|s|sec|分|分钟|m|min)?$")
 MINUTE_UNITS = frozenset({"分", "分钟", "m", "min"})
-# 「答 B」「答：B」「答案 B」 are the same answer as 「B」.
-ANSWER_PREFIX = re.compile(r"^(答案|答)\s*[:：]?\s*")
+# 「答 B」「答：B」「答案 B」「答B」 are the same answer as 「B」; 「答辩」 stays a text answer.
+ANSWER_PREFIX = re.compile(r"^(?:答案|答)(?:\s*[:：]\s*|\s+|(?=[A-Za-zＡ-Ｚａ-ｚ]$))")
 _rng = random.SystemRandom()
 # An unknown question id is answered with the bank's first ids, not a bank of hundreds.
 SHOWN_IDS = 20
@@ -272,7 +272,7 @@ def answer_open_quiz(ctx: Context, text: str) -> str | None:
         return None
     now = ctx.now()
     if quiz.deadline_at <= now:
-        close_quiz(ctx.session, ctx.config, quiz.id, now=now, by="deadline")
+        # Closing is the minute job's work (it may credit hundreds): a member's callback must answer at once.
         return ctx.text("quiz_answer_late")
     answer = _strip_prefix(given)
     question = QuestionConfig.model_validate(quiz.question)

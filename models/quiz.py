@@ -142,12 +142,14 @@ def record_answer(
     """Record `user_id`'s answer unless they answered before or the quiz is closed.
 
     The quiz row is share-locked (PostgreSQL FOR SHARE): answers do not wait for each other, but
-    a close (an UPDATE of that row) waits for the answers in flight, and an answer arriving after
-    it sees the quiz closed. Only the first answer per member is stored (UNIQUE, ON CONFLICT DO
+    a close (an UPDATE of that row) waits for the answers in flight, and an answer arriving while
+    or after it closes finds the quiz closed. Only the first answer per member is stored (UNIQUE, ON CONFLICT DO
     NOTHING), so a retry or a parallel second message changes nothing.
     """
+    # SKIP LOCKED: a quiz row held exclusively is being closed right now; the answer is too late
+    # and says so at once instead of waiting seconds for the close to credit everyone.
     still_open = session.scalar(
-        select(Quiz.id).where(Quiz.id == quiz_id, Quiz.closed_at.is_(None)).with_for_update(read=True)
+        select(Quiz.id).where(Quiz.id == quiz_id, Quiz.closed_at.is_(None)).with_for_update(read=True, skip_locked=True)
     )
     if still_open is None:
         return "closed"

@@ -102,6 +102,20 @@ def test_free_text_question_with_its_own_points(bot: QuizBot) -> None:
     assert [bot.balance(u) for u in ("a1", "a2", "a3", "a4")] == [20, 0, 10, 1]
 
 
+def test_answer_prefixes_are_read_as_the_answer(bot: QuizBot) -> None:
+    """「答B」「答案：B」 are B; a free-text answer that merely starts with 答 is kept whole."""
+    start_q001(bot)
+    bot.say("答B", user="a1")
+    bot.say("答案：B", user="a2")
+    bot.say("答辩", user="a3")
+    bot.later(60).close_due()
+    assert [(a.user_id, a.answer, a.correct) for a in bot.answers()] == [
+        ("a1", "B", True),
+        ("a2", "B", True),
+        ("a3", "答辩", False),
+    ]
+
+
 def test_second_answer_is_ignored_with_a_note(bot: QuizBot) -> None:
     start_q001(bot)
     assert bot.say("A", user="wangwu").startswith("收到你的答案")
@@ -209,12 +223,15 @@ def test_overdue_quiz_closes_when_the_next_one_starts(bot: QuizBot) -> None:
     assert bot.close_due() == 0
 
 
-def test_answer_after_the_deadline_closes_and_is_not_counted(bot: QuizBot) -> None:
+def test_answer_after_the_deadline_is_not_counted(bot: QuizBot) -> None:
+    """Between the deadline and the minute job's close, answers are refused at once, without closing in the callback."""
     start_q001(bot)
     bot.say("B", user="zhaoliu")
     assert bot.later(61).say("B", user="late") == "本题已截止，结果马上公布。"
     assert [a.user_id for a in bot.answers()] == ["zhaoliu"]
-    assert len(bot.pushed()) == 1 and bot.close_due() == 0
+    assert bot.pushed() == []
+    assert bot.close_due() == 1
+    assert "共 1 人参与" in bot.pushed()[0].payload["content"]
 
 
 def test_open_quiz_survives_a_restart_and_closes_on_time(

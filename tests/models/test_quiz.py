@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -187,3 +188,48 @@ def test_parallel_answers_get_distinct_ranks_on_postgresql(wide_pg: Engine) -> N
     assert len(rows) == 40
     ranked = [a.rank for a in rows if a.correct]
     assert ranked == list(range(1, 31))  # ranks rise with acceptance order, no gaps, no repeats
+
+
+def test_close_waits_for_an_answer_in_flight_on_postgresql(pg_engine: Engine) -> None:
+    """An answer whose transaction holds the quiz (shared) when the close begins is counted and credited."""
+    factory = make_session_factory(pg_engine)
+    with factory.begin() as session:
+        quiz = open_one(session)
+        assert quiz is not None
+        quiz_id = quiz.id
+    settings = config()
+    closed: list[bool] = []
+
+    def close_now() -> None:
+        with factory.begin() as session:
+            closed.append(close_quiz(session, settings, quiz_id, now=NOW, by="guide01"))
+
+    closer = threading.Thread(target=close_now)
+    with factory() as in_flight:
+        try:
+            with in_flight.begin():
+                assert answer(in_flight, quiz_id, "early") == "recorded"
+                closer.start()
+                closer.join(0.5)
+                assert closer.is_alive(), "the close must wait for the answer in flight"
+        finally:
+            closer.join(10)
+    assert closed == [True]
+    with factory() as session:
+        assert [(a.user_id, a.rank) for a in quizzes.answers_of(session, quiz_id)] == [("early", 1)]
+        assert ledger.account_of(session, "early")[0] == 10
+
+
+def test_answer_during_the_close_is_refused_at_once_on_postgresql(pg_engine: Engine) -> None:
+    """While a close holds the quiz (crediting everyone), a new answer is told it is too late instead of waiting."""
+    factory = make_session_factory(pg_engine)
+    with factory.begin() as session:
+        quiz = open_one(session)
+        assert quiz is not None
+        quiz_id = quiz.id
+    with factory() as closing, closing.begin():
+        assert quizzes.close(closing, quiz_id, now=NOW, by="guide01") is not None  # holds the row, uncommitted
+        with factory() as session, session.begin():
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))  # a wait would fail the test, not hang it
+            assert answer(session, quiz_id, "during") == "closed"
+    assert count_rows(pg_engine, quizzes.QuizAnswer) == 0
