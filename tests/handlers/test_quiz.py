@@ -252,6 +252,23 @@ def test_open_quiz_survives_a_restart_and_closes_on_time(
     assert "第 1 名 zhaoliu +10 分\n第 2 名 sunqi +5 分" in result.payload["content"]
 
 
+def test_open_quiz_keeps_its_question_when_the_yaml_changes(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """An admin edits q001 while it runs: the open quiz is judged and announced as it was asked."""
+    path = write_yaml(tmp_path / "config.yaml", quiz_config())
+    bot = QuizBot(make_services(path), clock)
+    start_q001(bot)
+    edited = quiz_config()
+    edited["quiz"]["questions"] = [{**edited["quiz"]["questions"][0], "answers": ["A"], "explain": "改过了"}]
+    write_yaml(path, edited)
+    assert bot.services.config().quiz.questions[0].answers == ["A"]  # the new file is live
+    bot.say("B", user="zhaoliu")
+    bot.later(60).close_due()
+    assert bot.balance("zhaoliu") == 10
+    assert "正确答案：B（中午 12 点）\n解析：中午 12 点前下单" in bot.pushed()[0].payload["content"]
+
+
 def test_board_this_week_and_all_time(bot: QuizBot) -> None:
     """竞猜 排行 counts prizes won and quiz points per group; last week's wins only show under 累计."""
     start_q001(bot)  # Sunday 22 Nov: last business week
