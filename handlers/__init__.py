@@ -16,6 +16,7 @@ MODULES = (
     "handlers.points",
     "handlers.points_admin",
     "handlers.redeem",
+    "handlers.groupbuy",
 )
 
 
