@@ -301,7 +301,8 @@ def cancel(session: Session, deal_id: int, *, user_id: str, at: datetime) -> Can
     )
     if signup is None:
         return CancelResult("missing", deal=deal)
-    if deal.status != "open":
+    if deal.status != "open" or deal.deadline_at <= at:
+        # Past the deadline the roster is what the close will judge, even before the closer has run.
         return CancelResult("closed", signup, deal)
     was_confirmed = signup.status == "confirmed"
     signup.status, signup.updated_at = "cancelled", at

@@ -141,11 +141,13 @@ def test_closed_deals_take_no_signups_or_cancellations(bot: Bot) -> None:
     assert [(s.user_id, s.status) for s in bot.signups(deal.id)] == [("lisi", "confirmed")]
 
 
-def test_after_the_deadline_signups_are_refused_even_before_the_closer_runs(bot: Bot) -> None:
+def test_after_the_deadline_signups_and_cancels_are_refused_even_before_the_closer_runs(bot: Bot) -> None:
     deal = bot.open("草莓 价格=10 名额=5 截止=2小时")
+    bot.say(f"接龙 {deal.code}", user="wangwu")
     bot.clock.advance(hours=2, seconds=1)
     assert "已截团" in bot.say(f"接龙 {deal.code}", user="lisi")
-    assert bot.signups(deal.id) == []
+    assert "已截团" in bot.say(f"取消 {deal.code}", user="wangwu")
+    assert [(s.user_id, s.status) for s in bot.signups(deal.id)] == [("wangwu", "confirmed")]
 
 
 def test_deadline_close_of_a_formed_deal_announces_once_and_credits_points(
