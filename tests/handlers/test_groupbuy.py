@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.clock import FrozenClock
 from bot.services import Services
@@ -274,3 +276,20 @@ def test_join_without_a_code_uses_the_groups_only_open_deal(bot: Bot) -> None:
     assert [s.quantity for s in bot.signups(deal.id)] == [1, 2]
     other = bot.open("苹果 价格=5 名额=9 截止=2小时")
     assert f"{deal.code}、{other.code}" in bot.say("接龙", user="zhaoliu")
+
+
+TERMS = st.sampled_from(
+    ["价格=", "名额=", "截止=", "成团=", "限购=", "群=", "：", "＝", " ", "今晚", "明天 ", "小时", "-"]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(TERMS, st.text(max_size=5), st.integers(-100, 10**5).map(str)), max_size=10))
+def test_whatever_a_guide_types_opens_one_deal_or_explains_and_opens_nothing(bot: Bot, parts: list[str]) -> None:
+    before = len(bot.deals())
+    answer = bot.say("开团 草莓 " + "".join(parts), user="guide01")
+    after = len(bot.deals())
+    if after == before:
+        assert "未开团" in answer
+    else:
+        assert after == before + 1 and f"团号 {bot.deals()[-1].code}" in answer
