@@ -207,11 +207,15 @@ def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
 
 @command("取消", aliases=["取消报名", "取消接龙"], role="member", examples=[("取消 NOPE", "没有团号")])
 def cancel(ctx: Context, args: str) -> list[Reply] | str | None:
-    """取消报名：取消 团号；空出的名额按顺序给候补。"""
+    """取消报名：取消 团号（群里只有一个团时可省略团号）；空出的名额按顺序给候补。"""
     user = ctx.member.user_id
     if not user:
         return None
     words = split_words(args)
+    if not words and ctx.chat is not None:
+        # 「取消」 in a group with exactly one open deal means that deal, as 「接龙」 does.
+        deals = groupbuy.open_in_chat(ctx.session, ctx.chat.chat_id)
+        words = [deals[0].code] if len(deals) == 1 else []
     if len(words) != 1:
         return ctx.text("groupbuy_cancel_usage", command=command_name(ctx, "取消"))
     found = _find(ctx, words[0])

@@ -269,13 +269,16 @@ def test_roster_and_my_deals(bot: Bot) -> None:
     assert "还没有报名" in bot.say("我的团购", user="nobody")
 
 
-def test_join_without_a_code_uses_the_groups_only_open_deal(bot: Bot) -> None:
+def test_join_and_cancel_without_a_code_use_the_groups_only_open_deal(bot: Bot) -> None:
     deal = bot.open()
     assert "跟团号 1" in bot.say("接龙", user="lisi")
     assert "跟团号 2" in bot.say("接龙 2", user="wangwu")
     assert [s.quantity for s in bot.signups(deal.id)] == [1, 2]
+    assert "已取消" in bot.say("取消", user="wangwu")
+    assert [s.status for s in bot.signups(deal.id)] == ["confirmed", "cancelled"]
     other = bot.open("苹果 价格=5 名额=9 截止=2小时")
     assert f"{deal.code}、{other.code}" in bot.say("接龙", user="zhaoliu")
+    assert "用法：取消 团号" in bot.say("取消", user="lisi")
 
 
 TERMS = st.sampled_from(
