@@ -201,7 +201,7 @@ def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
     if ctx.config.groupbuy.close_when_full and deal.taken >= deal.places:
         closed = groupbuy.close(ctx.session, deal.id, by="full", at=ctx.now())
         if closed is not None:
-            replies.extend(close_notices(ctx.session, ctx.config, closed, ctx.now()))
+            replies.extend(settle_close(ctx.session, ctx.config, closed, ctx.now()))
     return replies
 
 
@@ -288,7 +288,7 @@ def close_deal(ctx: Context, args: str) -> list[Reply] | str:
     closed = groupbuy.close(ctx.session, found.id, by=ctx.member.user_id or "unknown", at=ctx.now())
     if closed is None:
         return ctx.text("groupbuy_already_closed", code=found.code, state=deal_state(ctx.config, found))
-    notices = close_notices(ctx.session, ctx.config, closed, ctx.now())
+    notices = settle_close(ctx.session, ctx.config, closed, ctx.now())
     here = ctx.chat is not None and ctx.chat.chat_id == closed.deal.chat_id
     if here:
         # Closed in its own group: the announcement is the answer, not a second push.
@@ -370,8 +370,8 @@ def _group_reply(config: Config, deal: Deal, text: str, mentions: Iterable[str] 
     return Reply(text, to_user=deal.opened_by)
 
 
-def close_notices(session: Session, config: Config, closed: Closed, now: datetime) -> list[Reply]:
-    """Return the group announcement (first) and member notices for a deal just closed; credit points if it formed."""
+def settle_close(session: Session, config: Config, closed: Closed, now: datetime) -> list[Reply]:
+    """Credit a formed deal's members their points; return the group announcement (first) and the member notices."""
     deal = closed.deal
     quantity = sum(s.quantity for s in closed.confirmed)
     fields = {
@@ -439,7 +439,7 @@ def close_due_groupbuys(session_factory: sessionmaker[Session], config: Config, 
                 name="groupbuy_close",
                 data={"deal": closed.deal.code},
             )
-            for reply in close_notices(session, config, closed, now):
+            for reply in settle_close(session, config, closed, now):
                 queue_reply(session, reply, origin, now)
             count += 1
             log.info("group-buy %s closed at its deadline: %s", closed.deal.code, closed.deal.outcome)

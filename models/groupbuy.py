@@ -130,7 +130,7 @@ def open_deal(
 ) -> Deal:
     """Create an open deal with a new 团号: the deal's number (style "number") or four random letters and digits."""
     deal = Deal(
-        code=_random_code(session, code_prefix),
+        code=_random_code(session, code_prefix.upper()),
         title=title,
         price_cents=price_cents,
         places=places,
@@ -149,14 +149,15 @@ def open_deal(
     session.flush()
     if code_style == "number":
         # The row id is unique even when two guides open deals at the same moment; a counted max() is not.
-        deal.code = f"{code_prefix}{deal.id}"
+        deal.code = f"{code_prefix.upper()}{deal.id}"
         session.flush()
     return deal
 
 
 def find(session: Session, code: str) -> Deal | None:
     """Return the deal with 团号 `code` (as typed, case-insensitive), or None."""
-    return session.scalar(select(Deal).where(func.upper(Deal.code) == code.upper()))
+    # Codes are stored upper-case, so the unique index answers this.
+    return session.scalar(select(Deal).where(Deal.code == code.upper()))
 
 
 def lock(session: Session, deal_id: int) -> Deal:

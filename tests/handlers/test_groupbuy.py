@@ -296,3 +296,13 @@ def test_whatever_a_guide_types_opens_one_deal_or_explains_and_opens_nothing(bot
         assert "未开团" in answer
     else:
         assert after == before + 1 and f"团号 {bot.deals()[-1].code}" in answer
+
+
+def test_random_codes_are_short_upper_case_and_typed_in_any_case(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    bot = make_bot(make_services, tmp_path, clock, code_style="random", code_prefix="gb")
+    deal = bot.open()
+    assert len(deal.code) == 6 and deal.code.startswith("GB") and deal.code.isupper()
+    assert not set(deal.code[2:]) & set("01OIL")
+    assert "跟团号 1" in bot.say(f"接龙 {deal.code.lower()}", user="lisi")

@@ -1,4 +1,4 @@
-"""Places are never oversold and no signup is lost, proven on PostgreSQL with real parallel connections."""
+"""Places are never oversold and no signup is lost: real parallel connections on PostgreSQL (and threads on SQLite)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ from models.groupbuy import Deal, Signup
 from tests.conftest import write_yaml
 from tests.handlers.groupbuy_chat import GROUP, bot_config
 from tests.parallel import run_together
-
-pytestmark = pytest.mark.postgres_only
 
 
 def pg_services(wide_pg: Engine, tmp_path: Path, clock: FrozenClock) -> Services:
@@ -54,6 +52,7 @@ def open_deal(services: Services, places: int) -> Deal:
         return session.scalars(select(Deal)).one()
 
 
+@pytest.mark.postgres_only
 def test_a_hundred_members_at_once_for_fifty_places(wide_pg: Engine, tmp_path: Path, clock: FrozenClock) -> None:
     """Exactly 50 are confirmed; the other 50 wait in the order they reached the database, numbered after them."""
     services = pg_services(wide_pg, tmp_path, clock)
@@ -74,6 +73,7 @@ def test_a_hundred_members_at_once_for_fifty_places(wide_pg: Engine, tmp_path: P
     assert all(rows[user].number == 50 + position for user, position in waiting.items())
 
 
+@pytest.mark.postgres_only
 def test_concurrent_cancellations_promotions_and_signups_never_exceed_the_cap_or_lose_anyone(
     wide_pg: Engine, tmp_path: Path, clock: FrozenClock
 ) -> None:
@@ -105,6 +105,7 @@ def test_concurrent_cancellations_promotions_and_signups_never_exceed_the_cap_or
     assert told == promoted
 
 
+@pytest.mark.postgres_only
 def test_two_closers_at_once_close_and_announce_each_deal_exactly_once(
     wide_pg: Engine, tmp_path: Path, clock: FrozenClock
 ) -> None:
@@ -119,3 +120,15 @@ def test_two_closers_at_once_close_and_announce_each_deal_exactly_once(
         assert session.scalar(select(func.count()).select_from(Deal).where(Deal.status == "open")) == 0
     assert len(announcements) == 10
     assert len({str(a.payload["content"]) for a in announcements}) == 10
+
+
+def test_parallel_signups_hold_the_cap_on_either_backend(engine: Engine, tmp_path: Path, clock: FrozenClock) -> None:
+    """SQLite has no row locks; BEGIN IMMEDIATE and the conditional UPDATE hold the cap there too."""
+    path = write_yaml(tmp_path / "config.yaml", bot_config())
+    services = build_services(str(path), registry=load_handlers(), clock=clock, engine=engine)
+    deal = open_deal(services, 15)
+    answers = run_together(30, lambda i: say(services, f"接龙 {deal.code}", f"m{i:03d}"))
+    assert sum("接龙成功" in a for a in answers) == 15 and sum("候补" in a for a in answers) == 15
+    live = live_signups(services, deal.id)
+    assert [s.status for s in live] == ["confirmed"] * 15 + ["waitlisted"] * 15
+    assert sorted(s.number for s in live) == list(range(1, 31))
