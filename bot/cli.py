@@ -271,3 +271,6 @@ cli_reports.register(main)
 from bot import cli_quiz  # noqa: E402
 
 cli_quiz.register(main)
+from bot import cli_groupbuy  # noqa: E402
+
+cli_groupbuy.register(main)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config_base import ConfigValueError, Strict
+from bot.config_groupbuy import GroupbuyConfig
 from bot.config_members import MembersConfig, check_groups
 from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig
@@ -164,6 +165,7 @@ class Config(Strict):
     members: MembersConfig = Field(default_factory=MembersConfig)
     points: PointsConfig = Field(default_factory=PointsConfig)
     quiz: QuizConfig = Field(default_factory=QuizConfig)
+    groupbuy: GroupbuyConfig = Field(default_factory=GroupbuyConfig)
 
     _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
 

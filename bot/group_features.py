@@ -88,8 +88,37 @@ def rules_reminder(config: Config, group: GroupConfig) -> FeatureState:
     return _join_triggered(config, group, "rules reminder", f"after every {every} new members")
 
 
+def group_buy(config: Config, group: GroupConfig) -> FeatureState:
+    """How 开团 · 接龙 · 成团 works in the group, and how members hear of promotions and failed deals."""
+    name = "group-buy"
+    commands = member_commands(config, group)
+    if commands.state == "off":
+        return FeatureState(name, "off", commands.why)
+    path = push_path(config, group)
+    notices = (
+        "member notices (promoted from the waitlist, deal not formed) go 1:1 as app messages to staff; "
+        "for WeChat customers (wm…/wo…) their guide gets the note to pass on"
+    )
+    if group.kind == "customer":
+        return FeatureState(
+            name,
+            "degraded",
+            f"members sign up 1:1 by 团号; guides open deals 1:1 with 群={group.name}; "
+            f"announcements: {path.why}; {notices}",
+        )
+    if path.state != "live":
+        return FeatureState(name, "degraded", f"signups by @ the bot; deadline announcements: {path.why}; {notices}")
+    return FeatureState(name, "live", f"signups by @ the bot; announcements by {path.why}; {notices}")
+
+
 # Later capabilities append their own entries; the order is the order printed.
-FEATURES: list[Callable[[Config, GroupConfig], FeatureState]] = [push_path, member_commands, welcome, rules_reminder]
+FEATURES: list[Callable[[Config, GroupConfig], FeatureState]] = [
+    push_path,
+    member_commands,
+    welcome,
+    rules_reminder,
+    group_buy,
+]
 
 
 def group_features(config: Config, group: GroupConfig) -> list[FeatureState]:

@@ -17,6 +17,7 @@ MODULES = (
     "handlers.points_admin",
     "handlers.redeem",
     "handlers.quiz",
+    "handlers.groupbuy",
 )
 
 

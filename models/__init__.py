@@ -5,6 +5,7 @@ from models.activity import ActivityHour  # noqa: F401
 from models.base import Base
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask  # noqa: F401
+from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
 from models.membership import Membership  # noqa: F401
 from models.outbox import OutboxMessage
 from models.processed_event import ProcessedEvent
