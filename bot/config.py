@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config_base import ConfigValueError, Strict
+from bot.config_calendar import CalendarEntry, SchedulerConfig, check_calendar
 from bot.config_members import MembersConfig, check_groups
 from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig
@@ -162,8 +163,11 @@ class Config(Strict):
     groups: list[GroupConfig] = Field(default_factory=list)
     members: MembersConfig = Field(default_factory=MembersConfig)
     points: PointsConfig = Field(default_factory=PointsConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    calendar: list[CalendarEntry] = Field(default_factory=list)
 
     _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
+    _calendar_targets = model_validator(mode="after")(check_calendar)
 
     @field_validator("timezone")
     @classmethod
