@@ -172,7 +172,12 @@ def run_calendar(
     grace = timedelta(minutes=config.scheduler.grace_minutes)
     with session_factory() as session:
         since = calendar_delivery.checked_until(session, CURSOR)
-    start = max(since if since is not None else now - grace, now - MAX_LOOKBACK)
+    if since is None:
+        # The calendar starts when a scheduler first runs here: slots from before then were never due to it.
+        with session_factory.begin() as session:
+            calendar_delivery.advance(session, CURSOR, now)
+        return report
+    start = max(since, now - MAX_LOOKBACK)
     if start >= now:
         return report
     for slot in slots_between(config, start, now):
