@@ -115,6 +115,10 @@ class Scheduler:
             len(config.calendar),
         )
 
+    def jobs(self) -> list[Any]:
+        """The APScheduler jobs of a started scheduler (empty before `start()`)."""
+        return self._aps.get_jobs() if self._aps is not None else []
+
     def stop(self) -> None:
         """Stop the jobs (waiting for running ones) and release the lease."""
         if self._aps is not None and self._aps.running:
