@@ -92,7 +92,7 @@ def test_restart_in_the_middle_of_a_slot_posts_the_rest_once(engine: Engine, mon
 
 
 def test_grace_and_skip_after_downtime(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    """Down from 09:00 to 12:15: the 11:30 slot (45 min late) goes out, the 10:00 one (135 min) is skipped and logged."""
+    """Down from 09:00 to 12:15: the 11:30 slot (45 min late) goes out, the 10:00 one (135 min) is skipped, logged."""
     factory = factory_for(engine)
     config = make_config(
         [
