@@ -10,12 +10,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, insert_if_absent
 
-STATUSES = ("queued", "skipped")
+STATUSES = ("queued", "skipped", "over_cap")
 
 
 class CalendarDelivery(Base):
     __tablename__ = "calendar_deliveries"
-    __table_args__ = (CheckConstraint("status IN ('queued', 'skipped')", name="status"),)
+    __table_args__ = (CheckConstraint("status IN ('queued', 'skipped', 'over_cap')", name="status"),)
 
     # The primary key is the promise: a slot reaches a group at most once, whoever claims it.
     entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Config
 from bot.config_calendar import CalendarContent, CalendarEntry
 from bot.outbox import CHANNEL_GROUP, PURPOSE_PUSH
-from models import calendar_delivery
+from bot.transports.limiter import days_in_month, window
+from models import calendar_delivery, rate_limit
 from models import outbox as outbox_rows
 
 log = logging.getLogger(__name__)
@@ -131,11 +132,19 @@ def deliver(
     Each chat's claim and its outbox row commit together, so a crash between chats leaves the claimed
     ones posted once and the rest for the next pass.
     """
-    status = "skipped" if late else "queued"
     payload = None if late else render(config, slot)
     claimed = already = 0
+    with session_factory() as session:
+        # One read spares a transaction per group on the sweeps that find the slot done (the claim still decides).
+        done = {chat for _, _, chat in calendar_delivery.recorded(session, [slot.entry.id], [slot.local_date])}
     for chat_id in slot.chats:
+        if chat_id in done:
+            already += 1
+            continue
         with session_factory.begin() as session:
+            status = "skipped" if late else "queued"
+            if not late and cap_spent(session, config, chat_id, now):
+                status = "over_cap"
             if not calendar_delivery.claim(
                 session,
                 entry_id=slot.entry.id,
@@ -149,6 +158,14 @@ def deliver(
                 already += 1
                 continue
             claimed += 1
+            if status == "over_cap":
+                log.warning(
+                    "calendar %s not posted to customer group %s: its monthly task cap is spent "
+                    "(it would wait until next month)",
+                    slot.entry.id,
+                    chat_id,
+                )
+                continue
             if payload is None:
                 continue
             row = outbox_rows.add_message(
@@ -162,6 +179,23 @@ def deliver(
             )
             calendar_delivery.attach_outbox(session, slot.entry.id, slot.local_date, chat_id, row.id)
     return claimed, already
+
+
+def cap_spent(session: Session, config: Config, chat_id: str, now: datetime) -> bool:
+    """Whether a customer group has no task left this month (spent plus waiting in the outbox).
+
+    A task over the cap would wait in the outbox until next month; yesterday's content a month late is
+    worse than none, so the slot is recorded as over_cap and logged instead. The transport's limiter
+    stays the authority; this is the scheduler's look before it queues.
+    """
+    group = config.group(chat_id)
+    limits = config.outbound.limits
+    if group is None or group.push != "customer_task" or not limits.enabled or config.outbox.transport != "wecom":
+        return False
+    cap = limits.customer_task_per_month or days_in_month(now, config.zone)
+    month = window("month", now, config.zone)[0]
+    spent = rate_limit.used(session, f"customer_task:{chat_id}/month", month)
+    return spent + outbox_rows.count_unsent(session, CHANNEL_GROUP, chat_id) >= cap
 
 
 def run_calendar(

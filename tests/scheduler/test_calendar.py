@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
+from bot.transports.limiter import window
 from models import outbox as outbox_rows
+from models import rate_limit
 from scheduler import content_calendar
 from scheduler.content_calendar import run_calendar
 from scheduler.runner import Scheduler
 from tests.parallel import run_together
-from tests.scheduler.harness import deliveries, factory_for, local, make_config, posts, weekly
+from tests.scheduler.harness import SHANGHAI, deliveries, factory_for, local, make_config, posts, weekly
 
 
 def test_weekday_slot_posts_once_per_group_across_days(engine: Engine) -> None:
@@ -202,3 +204,34 @@ def test_parallel_sweeps_on_separate_connections_post_each_slot_once(wide_pg: En
     reports = run_together(12, lambda index: run_calendar(factory, config, at, worker=f"w{index}"))
     assert sum(report.queued for report in reports) == 3
     assert sorted(row.target for row in posts(factory)) == ["wr-app", "wr-cust", "wr-team"]
+
+
+def test_a_customer_group_with_its_monthly_tasks_spent_is_not_queued_a_post_for_next_month(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two tasks a month, one spent and one welcome waiting: the slot is recorded over_cap for that group only."""
+    factory = factory_for(engine)
+    config = make_config(
+        [weekly(to={"all": True})],
+        outbox={"transport": "wecom", "reclaim_after_seconds": 120},
+        wecom={"corp_id": "corp", "secret": "secret"},
+        outbound={"limits": {"customer_task_per_month": 2}},
+    )
+    clock = FrozenClock(local(2026, 11, 23, 9, 0))
+    run_calendar(factory, config, clock.now(), worker="t")
+    month = window("month", clock.now(), SHANGHAI)
+    with factory.begin() as session:
+        assert rate_limit.spend(session, "customer_task:wr-cust/month", month[0], month[1], 2)
+        outbox_rows.add_message(
+            session, channel="group", target_kind="chat", target="wr-cust", payload={"content": "欢迎"}, now=clock.now()
+        )
+    clock.set(local(2026, 11, 23, 10, 0, 30))
+    with caplog.at_level(logging.WARNING, logger="scheduler.content_calendar"):
+        run_calendar(factory, config, clock.now(), worker="t")
+    assert [row.target for row in posts(factory)] == ["wr-cust", "wr-team", "wr-app"]  # the welcome, then two posts
+    assert {(d.chat_id, d.status) for d in deliveries(factory)} == {
+        ("wr-team", "queued"),
+        ("wr-app", "queued"),
+        ("wr-cust", "over_cap"),
+    }
+    assert "not posted to customer group wr-cust: its monthly task cap is spent" in caplog.text

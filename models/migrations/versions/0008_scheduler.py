@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("outbox_id", sa.Integer(), nullable=True),
         sa.Column("claimed_by", sa.String(length=128), nullable=False),
         sa.Column("created_at", models.base.UTCDateTime(), nullable=False),
-        sa.CheckConstraint("status IN ('queued', 'skipped')", name=op.f("ck_calendar_deliveries_status")),
+        sa.CheckConstraint("status IN ('queued', 'skipped', 'over_cap')", name=op.f("ck_calendar_deliveries_status")),
         sa.PrimaryKeyConstraint("entry_id", "local_date", "chat_id", name=op.f("pk_calendar_deliveries")),
     )
     op.create_table(
