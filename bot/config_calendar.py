@@ -295,17 +295,24 @@ def _fires_twice_a_day(trigger: CronTrigger) -> bool:
 def _check_placeholders(content: CalendarContent, allowed: frozenset[str], path: tuple[str | int, ...]) -> None:
     from bot.config import placeholders
 
+    braces = "a { or } that is not a placeholder: write {{ and }} for literal braces"
+    sample = {"date": "11月23日", "weekday": "周一", "days_left": 3}
     for key, template in content.templates():
         try:
             used = placeholders(template)
         except ValueError:
-            raise ConfigValueError("unbalanced { or } (write {{ and }} for literal braces)", *path, key) from None
+            raise ConfigValueError(braces, *path, key) from None
         unknown = used - allowed
         if unknown:
             names = ", ".join("{" + p + "}" for p in sorted(allowed))
             raise ConfigValueError(
                 f"unknown placeholder(s) {', '.join(sorted(unknown))}; allowed here: {names}", *path, key
             )
+        # Rendering once now means a slot can never fail at send time ({} or {date:%Y} would).
+        try:
+            template.format_map({name: sample[name] for name in allowed})
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+            raise ConfigValueError(braces, *path, key) from None
 
 
 def check_calendar(config: Config) -> Config:

@@ -41,6 +41,7 @@ class CalendarReport:
     queued: int = 0
     skipped: int = 0
     already: int = 0
+    failed: int = 0
     skipped_slots: list[str] = field(default_factory=list)
 
 
@@ -216,7 +217,16 @@ def run_calendar(
         return report
     for slot in slots_between(config, start, now):
         late = now - slot.at > grace
-        claimed, already = deliver(session_factory, config, slot, now, worker=worker, late=late)
+        try:
+            claimed, already = deliver(session_factory, config, slot, now, worker=worker, late=late)
+        except Exception:
+            # Keep the cursor just before this slot so the next pass tries it again (a database that was away);
+            # a slot that keeps failing falls out of the grace period and is then recorded as skipped.
+            log.exception("calendar %s slot at %s could not be queued; trying again next pass", slot.entry.id, slot.at)
+            report.failed += 1
+            with session_factory.begin() as session:
+                calendar_delivery.advance(session, CURSOR, slot.at - timedelta(microseconds=1))
+            return report
         report.already += already
         if late:
             report.skipped += claimed

@@ -235,3 +235,30 @@ def test_a_customer_group_with_its_monthly_tasks_spent_is_not_queued_a_post_for_
         ("wr-cust", "over_cap"),
     }
     assert "not posted to customer group wr-cust: its monthly task cap is spent" in caplog.text
+
+
+def test_a_slot_that_fails_to_queue_is_tried_again_and_later_slots_still_go(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the 10:00 slot once: the next pass posts it, and the 10:30 slot after it."""
+    factory = factory_for(engine)
+    config = make_config(
+        [weekly(), weekly("half", when={"weekdays": ["mon"], "time": "10:30"}, content={"text": "半点"})]
+    )
+    clock = FrozenClock(local(2026, 11, 23, 9, 0))
+    run_calendar(factory, config, clock.now(), worker="t")
+    real_claim = content_calendar.calendar_delivery.claim
+    monkeypatch.setattr(content_calendar.calendar_delivery, "claim", lambda *a, **k: 1 / 0)
+    clock.set(local(2026, 11, 23, 10, 0, 20))
+    assert run_calendar(factory, config, clock.now(), worker="t").failed == 1
+    monkeypatch.setattr(content_calendar.calendar_delivery, "claim", real_claim)
+    clock.set(local(2026, 11, 23, 10, 31))
+    report = run_calendar(factory, config, clock.now(), worker="t")
+    assert report.queued == 4
+    assert [row.payload["content"] for row in posts(factory)] == ["11月23日（周一）新品上架"] * 2 + ["半点"] * 2
+
+
+@pytest.mark.parametrize("text", ["买一送一 {}", "{date:%Y}", "{weekday!x}"])
+def test_braces_that_would_fail_at_send_time_are_refused_at_load(text: str) -> None:
+    with pytest.raises(Exception, match="not a placeholder"):
+        make_config([weekly(content={"text": text})])
