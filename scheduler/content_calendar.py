@@ -42,6 +42,7 @@ class CalendarReport:
     skipped: int = 0
     already: int = 0
     failed: int = 0
+    over_cap: int = 0
     skipped_slots: list[str] = field(default_factory=list)
 
 
@@ -127,14 +128,14 @@ def render(config: Config, slot: Slot) -> dict[str, Any]:
 
 def deliver(
     session_factory: sessionmaker[Session], config: Config, slot: Slot, now: datetime, *, worker: str, late: bool
-) -> tuple[int, int]:
-    """Claim the slot for each of its chats; queue the post (or record the skip). Return (claimed, already).
+) -> tuple[int, int, int]:
+    """Claim the slot for each of its chats; queue the post (or record the skip). Return (claimed, already, capped).
 
     Each chat's claim and its outbox row commit together, so a crash between chats leaves the claimed
     ones posted once and the rest for the next pass.
     """
     payload = None if late else render(config, slot)
-    claimed = already = 0
+    claimed = already = capped = 0
     with session_factory() as session:
         # One read spares a transaction per group on the sweeps that find the slot done (the claim still decides).
         done = {chat for _, _, chat in calendar_delivery.recorded(session, [slot.entry.id], [slot.local_date])}
@@ -160,6 +161,7 @@ def deliver(
                 continue
             claimed += 1
             if status == "over_cap":
+                capped += 1
                 log.warning(
                     "calendar %s not posted to customer group %s: its monthly task cap is spent "
                     "(it would wait until next month)",
@@ -179,7 +181,7 @@ def deliver(
                 origin=f"calendar:{slot.entry.id}:{slot.local_date.isoformat()}",
             )
             calendar_delivery.attach_outbox(session, slot.entry.id, slot.local_date, chat_id, row.id)
-    return claimed, already
+    return claimed, already, capped
 
 
 def cap_spent(session: Session, config: Config, chat_id: str, now: datetime) -> bool:
@@ -218,7 +220,7 @@ def run_calendar(
     for slot in slots_between(config, start, now):
         late = now - slot.at > grace
         try:
-            claimed, already = deliver(session_factory, config, slot, now, worker=worker, late=late)
+            claimed, already, capped = deliver(session_factory, config, slot, now, worker=worker, late=late)
         except Exception:
             # Keep the cursor just before this slot so the next pass tries it again (a database that was away);
             # a slot that keeps failing falls out of the grace period and is then recorded as skipped.
@@ -228,6 +230,8 @@ def run_calendar(
                 calendar_delivery.advance(session, CURSOR, slot.at - timedelta(microseconds=1))
             return report
         report.already += already
+        report.over_cap += capped
+        claimed -= capped
         if late:
             report.skipped += claimed
             if claimed:

@@ -44,6 +44,7 @@ class Leadership:
         self.holder = holder or holder_name()
         self.name = name
         self._leading = False
+        self._looked = False
         self._lock = threading.Lock()
 
     @property
@@ -62,9 +63,9 @@ class Leadership:
                 # Unable to renew means unable to prove leadership: stand down rather than risk two leaders.
                 log.exception("could not renew the scheduler lease; standing by")
                 won = False
-            if won != self._leading:
+            if won != self._leading or not self._looked:
                 log.info("scheduler %s %s", self.holder, "now leads" if won else "is standing by")
-            self._leading = won
+            self._leading, self._looked = won, True
             return won
 
     def release(self) -> None:

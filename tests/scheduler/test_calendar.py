@@ -227,7 +227,8 @@ def test_a_customer_group_with_its_monthly_tasks_spent_is_not_queued_a_post_for_
         )
     clock.set(local(2026, 11, 23, 10, 0, 30))
     with caplog.at_level(logging.WARNING, logger="scheduler.content_calendar"):
-        run_calendar(factory, config, clock.now(), worker="t")
+        report = run_calendar(factory, config, clock.now(), worker="t")
+    assert (report.queued, report.over_cap) == (2, 1)
     assert [row.target for row in posts(factory)] == ["wr-cust", "wr-team", "wr-app"]  # the welcome, then two posts
     assert {(d.chat_id, d.status) for d in deliveries(factory)} == {
         ("wr-team", "queued"),
