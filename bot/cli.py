@@ -121,12 +121,12 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
         drainer = Drainer(services.session_factory, transport, config.outbox, services.clock)
         drainer_ref.append(drainer)
         drainer.start()
-    scheduler = None
+    jobs = None
     if not no_scheduler and config.scheduler.enabled:
         from scheduler.runner import Scheduler
 
-        scheduler = Scheduler(services.session_factory, services.config, services.clock)
-        scheduler.start()
+        jobs = Scheduler(services.session_factory, services.config, services.clock)
+        jobs.start()
     for channel, ready in (
         ("app /wecom/callback", config.wecom.callback_ready),
         ("aibot /wecom/aibot", config.aibot.callback_ready),
@@ -154,8 +154,8 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
         watcher.stop()
         for drainer in drainer_ref:
             drainer.stop()
-        if scheduler is not None:
-            scheduler.stop()
+        if jobs is not None:
+            jobs.stop()  # releases the lease so a standby takes over at once
         log.info("stopped")
 
 
