@@ -101,7 +101,8 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int, help="HTTP worker threads.")
 @click.option("--no-drainer", is_flag=True, help="Do not deliver the outbox from this process.")
-def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool) -> None:
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler here (run `groupbot scheduler`).")
+def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool, no_scheduler: bool) -> None:
     """Serve the WeCom callbacks and deliver the outbox (one machine, one process)."""
     import waitress
 
@@ -120,6 +121,12 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
         drainer = Drainer(services.session_factory, transport, config.outbox, services.clock)
         drainer_ref.append(drainer)
         drainer.start()
+    jobs = None
+    if not no_scheduler and config.scheduler.enabled:
+        from scheduler.runner import Scheduler
+
+        jobs = Scheduler(services.session_factory, services.config, services.clock)
+        jobs.start()
     for channel, ready in (
         ("app /wecom/callback", config.wecom.callback_ready),
         ("aibot /wecom/aibot", config.aibot.callback_ready),
@@ -147,6 +154,8 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
         watcher.stop()
         for drainer in drainer_ref:
             drainer.stop()
+        if jobs is not None:
+            jobs.stop()  # releases the lease so a standby takes over at once
         log.info("stopped")
 
 
@@ -226,6 +235,9 @@ def check_config(config_path: str) -> None:
         click.echo(f"  group {group.name} ({group.chat_id}, {group.kind}, push {group.push}):")
         for feature in group_features(config, group):
             click.echo(f"    {feature.feature}: {feature.state} - {feature.why}")
+    from bot.cli_scheduler import echo_calendar_checks
+
+    echo_calendar_checks(config, config_path)
 
 
 def _keywords_shadowed_by_commands(config: Config, registry: Registry) -> set[str]:
@@ -261,6 +273,10 @@ cli_points.register(main)
 from bot import cli_members  # noqa: E402
 
 cli_members.register(main)
+
+from bot import cli_scheduler  # noqa: E402
+
+cli_scheduler.register(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

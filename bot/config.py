@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from bot.config_base import ConfigValueError, Strict
 from bot.config_groupbuy import GroupbuyConfig
+from bot.config_calendar import CalendarEntry, SchedulerConfig, check_calendar
 from bot.config_members import MembersConfig, check_groups
 from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig
@@ -166,8 +167,11 @@ class Config(Strict):
     points: PointsConfig = Field(default_factory=PointsConfig)
     quiz: QuizConfig = Field(default_factory=QuizConfig)
     groupbuy: GroupbuyConfig = Field(default_factory=GroupbuyConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    calendar: list[CalendarEntry] = Field(default_factory=list)
 
     _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
+    _calendar_targets = model_validator(mode="after")(check_calendar)
 
     @field_validator("timezone")
     @classmethod

@@ -238,3 +238,11 @@ def _problem_from_error(tree: CommentedMap, name: str, err: Mapping[str, Any]) -
             message = message[:1].lower() + message[1:]
     line, column = _position(tree, loc)
     return Problem(name, line, column, _dotted(loc), message)
+
+
+def locate(path: str | Path, loc: Iterable[Any]) -> Problem:
+    """A Problem at the line and column of `loc` in the file at `path` (for warnings about a valid config)."""
+    name = str(path)
+    tree = _parse(Path(path).read_text(encoding="utf-8"), name)
+    line, column = _position(tree, loc)
+    return Problem(name, line, column, _dotted(loc), "")

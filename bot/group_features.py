@@ -112,12 +112,34 @@ def group_buy(config: Config, group: GroupConfig) -> FeatureState:
 
 
 # Later capabilities append their own entries; the order is the order printed.
+def content_calendar(config: Config, group: GroupConfig) -> FeatureState:
+    """Whether calendar entries reach the group, and in what form."""
+    name = "calendar"
+    from scheduler.content_calendar import targets
+
+    entries = [entry.id for entry in config.calendar if entry.enabled and group.chat_id in targets(entry, config)]
+    if not entries:
+        return FeatureState(name, "off", "no calendar entry targets this group")
+    listed = ", ".join(entries)
+    if not config.scheduler.enabled:
+        return FeatureState(name, "off", f"{listed}: scheduler.enabled is false")
+    path = push_path(config, group)
+    if path.state != "live":
+        return FeatureState(name, path.state, f"{listed}: {path.why}")
+    if group.push == "customer_task":
+        return FeatureState(
+            name, "degraded", f"{listed}: text tasks the guide confirms (news as a link), sharing the monthly cap"
+        )
+    return FeatureState(name, "live", f"{listed}: posted at the slot time (text, markdown or news card)")
+
+
 FEATURES: list[Callable[[Config, GroupConfig], FeatureState]] = [
     push_path,
     member_commands,
     welcome,
     rules_reminder,
     group_buy,
+    content_calendar,
 ]
 
 

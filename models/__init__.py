@@ -3,6 +3,7 @@
 from models import checkin, ledger, rewards  # noqa: F401  (points economy tables)
 from models.activity import ActivityHour  # noqa: F401
 from models.base import Base
+from models.calendar_delivery import CalendarCursor, CalendarDelivery  # noqa: F401  (content calendar)
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
@@ -11,6 +12,7 @@ from models.outbox import OutboxMessage
 from models.processed_event import ProcessedEvent
 from models.quiz import Quiz, QuizAnswer  # noqa: F401  (quiz games)
 from models.rate_limit import RateLimitWindow  # noqa: F401
+from models.scheduler_lease import SchedulerLease  # noqa: F401  (scheduler leader)
 from models.wecom_token import WecomToken  # noqa: F401
 from models.welcome import WelcomeBatch  # noqa: F401
 

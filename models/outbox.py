@@ -271,3 +271,21 @@ def list_messages(session: Session, *, status: str | None = None, limit: int = 5
 def queued_for_origin(session: Session, origin: str) -> list[OutboxMessage]:
     """Return the rows one event produced, oldest first."""
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.origin == origin).order_by(OutboxMessage.id)))
+
+
+def count_unsent(session: Session, channel: str, target: str) -> int:
+    """Return how many rows for `channel` and `target` are still waiting or being sent."""
+    from sqlalchemy import func
+
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.target == target,
+                OutboxMessage.status.in_(("pending", "sending")),
+            )
+        )
+        or 0
+    )

@@ -62,3 +62,13 @@ def prune(session: Session, before: datetime) -> int:
         delete(RateLimitWindow).where(RateLimitWindow.window_end < before).execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+def used(session: Session, key: str, window_start: datetime) -> int:
+    """Return how much of the window's budget is spent (0 for a window nobody has spent from)."""
+    from sqlalchemy import select
+
+    value = session.scalars(
+        select(RateLimitWindow.used).where(RateLimitWindow.key == key, RateLimitWindow.window_start == window_start)
+    ).first()
+    return int(value or 0)

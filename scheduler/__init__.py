@@ -1,5 +1,5 @@
-"""The APScheduler process (content calendar, reactivation, deadlines, leader lease).
+"""The scheduler process: content calendar, deadlines and reactivation, acted on by one leader at a time.
 
-Nothing runs here yet: the scheduler capability builds on the service shell and arrives with its
-own issue. `groupbot serve` and the gunicorn entry point never start a scheduler inside a worker.
+`groupbot scheduler` runs it alone; `groupbot serve` runs it too unless `--no-scheduler`; the gunicorn
+entry point (bot/wsgi.py) never starts it.
 """

@@ -27,13 +27,25 @@ UNDELIVERABLE = {NOT_A_FRIEND, ALREADY_RECEIVED}
 
 
 def task_body(chat_id: str, sender: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Build the add_msg_template body for one customer group; tasks carry plain text only."""
-    return {
+    """Build the add_msg_template body for one customer group: text, and a news card as a link attachment.
+
+    Tasks have no markdown or news message; a news payload keeps its text form (title, description, url)
+    as the text and adds the card as WeCom's link attachment.
+    """
+    body: dict[str, Any] = {
         "chat_type": "group",
         "sender": sender,
         "chat_id_list": [chat_id],
         "text": {"content": str(payload.get("content", ""))},
     }
+    articles = list(payload.get("articles") or []) if payload.get("msgtype") == "news" else []
+    if articles:
+        card = articles[0]
+        link = {"title": card.get("title", ""), "url": card.get("url", ""), "desc": card.get("description", "")}
+        if card.get("picurl"):
+            link["picurl"] = card["picurl"]
+        body["attachments"] = [{"msgtype": "link", "link": link}]
+    return body
 
 
 class CustomerTaskTransport:

@@ -1,0 +1,113 @@
+"""Content-calendar deliveries: one row per (entry, local date, chat), claimed with the outbox row it queues."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, Integer, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base, UTCDateTime, insert_if_absent
+
+STATUSES = ("queued", "skipped", "over_cap")
+
+
+class CalendarDelivery(Base):
+    __tablename__ = "calendar_deliveries"
+    __table_args__ = (CheckConstraint("status IN ('queued', 'skipped', 'over_cap')", name="status"),)
+
+    # The primary key is the promise: a slot reaches a group at most once, whoever claims it.
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+    claimed_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CalendarCursor(Base):
+    """How far the calendar has been looked at, so slots missed during downtime are found (and sent or skipped)."""
+
+    __tablename__ = "calendar_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checked_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def claim(
+    session: Session,
+    *,
+    entry_id: str,
+    local_date: date,
+    chat_id: str,
+    slot_at: datetime,
+    status: str,
+    worker: str,
+    now: datetime,
+) -> bool:
+    """Record the slot for the chat; False when any scheduler (or an earlier run) already did."""
+    return insert_if_absent(
+        session,
+        CalendarDelivery,
+        {
+            "entry_id": entry_id,
+            "local_date": local_date,
+            "chat_id": chat_id,
+            "slot_at": slot_at,
+            "status": status,
+            "outbox_id": None,
+            "claimed_by": worker,
+            "created_at": now,
+        },
+    )
+
+
+def attach_outbox(session: Session, entry_id: str, local_date: date, chat_id: str, outbox_id: int) -> None:
+    """Note which outbox row carries the claimed delivery."""
+    session.execute(
+        update(CalendarDelivery)
+        .where(
+            CalendarDelivery.entry_id == entry_id,
+            CalendarDelivery.local_date == local_date,
+            CalendarDelivery.chat_id == chat_id,
+        )
+        .values(outbox_id=outbox_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def recorded(session: Session, entry_ids: Iterable[str], dates: Iterable[date]) -> set[tuple[str, date, str]]:
+    """Return the (entry, local date, chat) keys already claimed among these entries and dates."""
+    entries, days = list(entry_ids), list(dates)
+    if not entries or not days:
+        return set()
+    rows = session.execute(
+        select(CalendarDelivery.entry_id, CalendarDelivery.local_date, CalendarDelivery.chat_id).where(
+            CalendarDelivery.entry_id.in_(entries), CalendarDelivery.local_date.in_(days)
+        )
+    )
+    return {(row[0], row[1], row[2]) for row in rows}
+
+
+def checked_until(session: Session, name: str) -> datetime | None:
+    """Return how far the calendar `name` was processed, or None before the first run."""
+    return session.scalars(
+        select(CalendarCursor.checked_until)
+        .where(CalendarCursor.name == name)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def advance(session: Session, name: str, until: datetime) -> None:
+    """Move the cursor forward to `until` (never back)."""
+    if insert_if_absent(session, CalendarCursor, {"name": name, "checked_until": until}):
+        return
+    session.execute(
+        update(CalendarCursor)
+        .where(CalendarCursor.name == name, CalendarCursor.checked_until < until)
+        .values(checked_until=until)
+        .execution_options(synchronize_session=False)
+    )

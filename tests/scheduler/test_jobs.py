@@ -1,0 +1,104 @@
+"""Deadline closers and the reactivation pass: resolved by name when installed, run only by the leader."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.clock import FrozenClock
+from scheduler import deadlines
+from scheduler.optional import resolve
+from scheduler.runner import REACTIVATION, Scheduler
+from tests.scheduler import fake_capabilities
+from tests.scheduler.harness import factory_for, local, make_config
+
+FAKE = "tests.scheduler.fake_capabilities"
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls() -> Iterator[None]:
+    fake_capabilities.CALLS.clear()
+    yield
+    fake_capabilities.CALLS.clear()
+
+
+def test_the_wired_names_are_the_agreed_contracts() -> None:
+    """The lead verifies these at merge: quiz and group-buy closers, and the reactivation pass."""
+    assert deadlines.CLOSERS == ("handlers.quiz:close_due_quizzes", "handlers.groupbuy:close_due_groupbuys")
+    assert REACTIVATION == "scheduler.reactivation:run_reactivation"
+
+
+def test_a_missing_capability_is_skipped_but_a_broken_one_is_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="scheduler.optional"):
+        assert resolve("handlers.no_such_capability:close_due") is None
+    assert "handlers.no_such_capability is not part of this build" in caplog.text
+    assert resolve(f"{FAKE}:close_due") is fake_capabilities.close_due
+    with pytest.raises(AttributeError, match="has no function 'close_nothing'"):
+        resolve(f"{FAKE}:close_nothing")
+
+
+def test_leader_calls_every_closer_each_minute_and_one_failure_does_not_stop_the_rest(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    factory = factory_for(engine)
+    config = make_config([])
+    clock = FrozenClock(local(2026, 11, 23, 10, 0))
+    closers = (f"{FAKE}:close_broken", "handlers.not_built_yet:close_due_things", f"{FAKE}:close_due")
+    leader = Scheduler(factory, lambda: config, clock, holder="leader", closers=closers)
+    standby = Scheduler(factory, lambda: config, clock, holder="standby", closers=closers)
+    with caplog.at_level(logging.ERROR):
+        assert leader.deadlines() == {f"{FAKE}:close_due": 2}
+    assert "deadline closer tests.scheduler.fake_capabilities:close_broken failed" in caplog.text
+    assert standby.deadlines() is None
+    clock.advance(minutes=1)
+    leader.deadlines()
+    assert fake_capabilities.CALLS == [
+        ("close_broken", local(2026, 11, 23, 10, 0)),
+        ("close_due", local(2026, 11, 23, 10, 0)),
+        ("close_broken", local(2026, 11, 23, 10, 1)),
+        ("close_due", local(2026, 11, 23, 10, 1)),
+    ]
+
+
+def test_reactivation_runs_on_the_leader_only_and_is_skipped_when_not_installed(engine: Engine) -> None:
+    factory = factory_for(engine)
+    config = make_config([])
+    clock = FrozenClock(local(2026, 11, 23, 10, 0))
+    leader = Scheduler(factory, lambda: config, clock, holder="a", reactivation=f"{FAKE}:run_reactivation")
+    standby = Scheduler(factory, lambda: config, clock, holder="b", reactivation=f"{FAKE}:run_reactivation")
+    assert leader.reactivation() == "nudged"
+    assert standby.reactivation() is None
+    assert fake_capabilities.CALLS == [("reactivation", clock.now())]
+    absent = Scheduler(factory, lambda: config, clock, holder="a", reactivation="scheduler.not_here:run_reactivation")
+    assert absent.reactivation() is None
+
+
+def test_started_scheduler_uses_memory_store_zone_triggers_and_explicit_misfire_grace(engine: Engine) -> None:
+    """The APScheduler wiring: its own in-memory store, coalescing, the config's zone, one job per calendar trigger."""
+    factory = factory_for(engine)
+    config = make_config(
+        [
+            {"id": "daily", "when": {"time": "10:00"}, "to": {"all": True}, "content": {"text": "早安"}},
+            {
+                "id": "past",
+                "when": {"date": "2020-01-01", "time": "10:00"},
+                "to": {"all": True},
+                "content": {"text": "旧"},
+            },
+        ]
+    )
+    clock = FrozenClock(local(2026, 11, 23, 9, 0))
+    scheduler = Scheduler(factory, lambda: config, clock, holder="solo")
+    scheduler.start()
+    try:
+        jobs = {job.id: job for job in scheduler.jobs()}
+        assert set(jobs) == {"lease", "calendar-sweep", "deadlines", "reactivation", "slot:daily:0"}
+        assert str(jobs["slot:daily:0"].trigger.timezone) == "Asia/Shanghai"
+        assert all(job.coalesce and job.misfire_grace_time == 60 and job.max_instances == 1 for job in jobs.values())
+        assert scheduler.leader.leading
+    finally:
+        scheduler.stop()
+    assert not scheduler.leader.leading
