@@ -268,3 +268,6 @@ if __name__ == "__main__":  # pragma: no cover
 from bot import cli_reports  # noqa: E402
 
 cli_reports.register(main)
+from bot import cli_reactivation  # noqa: E402
+
+cli_reactivation.register(main)

@@ -15,6 +15,7 @@ from bot.config_base import ConfigValueError, Strict
 from bot.config_members import MembersConfig, check_groups
 from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig
+from bot.config_reactivation import ReactivationConfig
 
 Role = Literal["member", "guide", "admin"]
 ROLE_RANK: dict[str, int] = {"member": 0, "guide": 1, "admin": 2}
@@ -162,6 +163,7 @@ class Config(Strict):
     groups: list[GroupConfig] = Field(default_factory=list)
     members: MembersConfig = Field(default_factory=MembersConfig)
     points: PointsConfig = Field(default_factory=PointsConfig)
+    reactivation: ReactivationConfig = Field(default_factory=ReactivationConfig)
 
     _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
 

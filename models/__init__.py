@@ -6,6 +6,7 @@ from models.base import Base
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask  # noqa: F401
 from models.membership import Membership  # noqa: F401
+from models.nudge import Nudge  # noqa: F401  (reactivation ladder)
 from models.outbox import OutboxMessage
 from models.processed_event import ProcessedEvent
 from models.rate_limit import RateLimitWindow  # noqa: F401
