@@ -24,7 +24,7 @@ from bot.replies import Reply
 from bot.transports.wecom import quiet_until
 from models import nudge
 from models.business_day import business_day, day_start
-from models.membership import display_names, guide_of
+from models.membership import display_names
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ def _plan(
         return nudge.SENT, Reply(message, to_chat=member.chat_id, mentions=(member.user_id,))
     if rung.action == "private_note" and not is_external(member.user_id):
         return nudge.SENT, Reply(message, to_user=member.user_id)
-    guide = member.guide or guide_of(session, member.user_id, member.chat_id) or group.guide
+    # The membership's own guide (models.membership.guide_of for this chat), else the group's.
+    guide = member.guide or group.guide
     if guide is None or guide == member.user_id:
         return nudge.UNREACHABLE, None
     if rung.action == "private_note":
