@@ -78,6 +78,26 @@ def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -
         note_comeback(session, chat_id=chat_id, user_id=user_id, at=at)
 
 
+def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> None:
+    """Move the member's last activity to `at` in each of `chat_ids` they are in (one statement, never backwards)."""
+    if not chat_ids:
+        return
+    moved = session.scalars(
+        update(Membership)
+        .where(
+            Membership.user_id == user_id,
+            Membership.chat_id.in_(chat_ids),
+            Membership.left_at.is_(None),
+            (Membership.last_active_at.is_(None)) | (Membership.last_active_at < at),
+        )
+        .values(last_active_at=at)
+        .returning(Membership.chat_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for chat_id in moved:
+        note_comeback(session, chat_id=chat_id, user_id=user_id, at=at)
+
+
 def activity_counts(
     session: Session, *, chat_id: str | None, since: datetime, until: datetime, limit: int
 ) -> list[tuple[str, int]]:

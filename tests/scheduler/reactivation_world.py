@@ -73,15 +73,15 @@ class World:
             if name:
                 set_display_name(session, user, name, when)
 
-    def speak(self, chat: str, user: str) -> None:
-        """`user` writes in `chat` now, through the real dispatcher."""
+    def speak(self, chat: str | None, user: str, text: str = "大家好") -> None:
+        """`user` writes in `chat` (None: 1:1 to the bot) now, through the real dispatcher."""
         event = Event(
             kind="text",
             source="console",
             user_id=user,
             chat_id=chat,
             at=self.clock.now(),
-            text="@小助手\u2005大家好",
+            text=f"@小助手\u2005{text}" if chat else text,
             msg_id=uuid.uuid4().hex,
         )
         self.services.dispatcher.handle(event)

@@ -96,6 +96,21 @@ def test_speaking_again_leaves_the_ladder_and_a_later_spell_starts_at_step_one(w
     assert world.sent_steps("zhangsan") == [(TEAM, 1), (TEAM, 1), (TEAM, 2)]
 
 
+def test_a_customer_using_the_bot_one_to_one_is_active_in_their_customer_groups(world: World) -> None:
+    """No bot hears a customer group; a 签到 sent 1:1 is the activity the bot sees, so it ends the spell there."""
+    world.member(SHOP, "wmCustomer01")
+    world.member(TEAM, "wmCustomer01")
+    world.at_day(6)
+    world.speak(None, "wmCustomer01", "签到")
+    world.at_day(7)
+    summary = world.run()
+    # The internal group is heard: silence there still counts.
+    assert summary.nudged == {1: 1} and world.outbox()[-1].target == TEAM
+    world.at_day(13)
+    assert world.run().unreachable == 1  # the customer group's spell from day 6 reaches step 1 (no @ in tasks)
+    assert [n.spell_start for n in world.nudges() if n.chat_id == SHOP] == [START + timedelta(days=6)]
+
+
 def test_a_member_who_left_the_group_is_not_nudged(world: World) -> None:
     from models.membership import leave
 
