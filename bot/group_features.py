@@ -113,6 +113,8 @@ def reactivation(config: Config, group: GroupConfig) -> FeatureState:
             doing.append(f"day {step.after_days}: {what}")
         else:
             doing.append(f"day {step.after_days}: tell the guide")
+    if group.kind == "customer":
+        doing.append("activity seen: joins and 1:1 use of the bot (no bot hears the group)")
     skipped = group.kind == "customer" and any(step.action == "group_mention" for step in settings.ladder)
     return FeatureState(name, "degraded" if skipped else "live", "; ".join(doing))
 

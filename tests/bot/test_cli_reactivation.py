@@ -92,5 +92,8 @@ def test_check_config_says_what_each_step_does_per_group_kind(tmp_path: Path) ->
     assert found["福利群"]["reactivation"].startswith(
         "degraded - day 7: skipped (tasks cannot @); day 14: 1:1 note (customers: via their guide)"
     )
+    assert found["福利群"]["reactivation"].endswith(
+        "activity seen: joins and 1:1 use of the bot (no bot hears the group)"
+    )
     off = features(tmp_path, TEAM)
     assert off["团长群"]["reactivation"] == "off - reactivation.enabled is false"

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
@@ -296,3 +298,28 @@ def test_parallel_passes_on_postgresql_nudge_each_member_once(
     mentions = [row.payload["mentions"][0] for row in world.outbox()]
     assert len(mentions) == 45 and len(set(mentions)) == 45
     assert len(world.nudges()) == 45
+
+
+@given(
+    gaps=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=5),
+    catch_up=st.integers(min_value=0, max_value=10),
+    silence_minutes=st.integers(min_value=0, max_value=250 * 24 * 60),
+)
+def test_every_silence_falls_in_at_most_one_step_window(gaps: list[int], catch_up: int, silence_minutes: int) -> None:
+    """The steps' windows never overlap and leave no hole between the first step and the last one's catch-up."""
+    from bot.config import Config
+    from scheduler.reactivation import _windows
+
+    days = [sum(gaps[: i + 1]) + 6 for i in range(len(gaps))]
+    ladder = [{"after_days": d, "action": "tell_guide"} for d in days]
+    config = Config.model_validate(
+        {"reactivation": {"ladder": ladder, "catch_up_days": catch_up}}, context={"default_texts": {}}
+    )
+    last_active = START - timedelta(minutes=silence_minutes)
+    holding = [w.step for w in _windows(config, START) if w.silent_since <= last_active <= w.silent_until]
+    silent = timedelta(minutes=silence_minutes)
+    if silent < timedelta(days=days[0]) or silent > timedelta(days=days[-1] + catch_up):
+        assert holding == []
+    else:
+        expected = max(i + 1 for i, d in enumerate(days) if silent >= timedelta(days=d))
+        assert holding == [expected]
