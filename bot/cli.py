@@ -290,3 +290,6 @@ cli_quiz.register(main)
 from bot import cli_groupbuy  # noqa: E402
 
 cli_groupbuy.register(main)
+from bot import cli_reactivation  # noqa: E402
+
+cli_reactivation.register(main)

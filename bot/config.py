@@ -18,6 +18,7 @@ from bot.config_members import MembersConfig, check_groups
 from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig
 from bot.config_quiz import QuizConfig
+from bot.config_reactivation import ReactivationConfig
 
 Role = Literal["member", "guide", "admin"]
 ROLE_RANK: dict[str, int] = {"member": 0, "guide": 1, "admin": 2}
@@ -169,6 +170,7 @@ class Config(Strict):
     groupbuy: GroupbuyConfig = Field(default_factory=GroupbuyConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     calendar: list[CalendarEntry] = Field(default_factory=list)
+    reactivation: ReactivationConfig = Field(default_factory=ReactivationConfig)
 
     _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
     _calendar_targets = model_validator(mode="after")(check_calendar)

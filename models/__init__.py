@@ -8,6 +8,7 @@ from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
 from models.membership import Membership  # noqa: F401
+from models.nudge import Nudge  # noqa: F401  (reactivation ladder)
 from models.outbox import OutboxMessage
 from models.processed_event import ProcessedEvent
 from models.quiz import Quiz, QuizAnswer  # noqa: F401  (quiz games)

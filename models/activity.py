@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime
 from models.membership import Membership
+from models.nudge import note_comeback
 
 KINDS = ("message", "checkin", "answer", "signup")
 # 1:1 conversations have no chat id; a primary key cannot hold NULL, so they are stored under "".
@@ -62,7 +63,7 @@ def record_activity(session: Session, *, chat_id: str | None, user_id: str, at: 
 
 def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -> None:
     """Move the member's last activity in `chat_id` to `at`, never backwards (late deliveries are older)."""
-    session.execute(
+    moved = session.execute(
         update(Membership)
         .where(
             Membership.chat_id == chat_id,
@@ -72,6 +73,29 @@ def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -
         .values(last_active_at=at)
         .execution_options(synchronize_session=False)
     )
+    if moved.rowcount == 1:
+        # Coming back ends the member's dormant spell; the reactivation report counts it.
+        note_comeback(session, chat_id=chat_id, user_id=user_id, at=at)
+
+
+def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> None:
+    """Move the member's last activity to `at` in each of `chat_ids` they are in (one statement, never backwards)."""
+    if not chat_ids:
+        return
+    moved = session.scalars(
+        update(Membership)
+        .where(
+            Membership.user_id == user_id,
+            Membership.chat_id.in_(chat_ids),
+            Membership.left_at.is_(None),
+            (Membership.last_active_at.is_(None)) | (Membership.last_active_at < at),
+        )
+        .values(last_active_at=at)
+        .returning(Membership.chat_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for chat_id in moved:
+        note_comeback(session, chat_id=chat_id, user_id=user_id, at=at)
 
 
 def activity_counts(

@@ -555,7 +555,7 @@ def observe(session: Session, event: Event, config: Config, now: datetime) -> Ob
     A text marks its sender active but is not yet counted as a message: the dispatcher counts it
     with `count_message` once it knows the text was chat rather than a bot command.
     """
-    from models.activity import mark_active
+    from models.activity import mark_active, mark_active_in
 
     if event.source == "app" and event.name == "change_external_chat" and event.chat_id:
         return _external_chat_change(session, event, config)
@@ -568,6 +568,11 @@ def observe(session: Session, event: Event, config: Config, now: datetime) -> Ob
         seen_in_chat(session, chat_id=event.chat_id, user_id=user, at=event.at, guide=guide)
     if event.chat_id:
         mark_active(session, chat_id=event.chat_id, user_id=user, at=event.at)
+    elif event.kind == "text":
+        # No bot hears a customer group, so its members use the bot 1:1 (签到 …): that is the only
+        # activity of theirs the bot can see, and it keeps them off the reactivation ladder there.
+        unheard = [group.chat_id for group in config.groups if group.kind == "customer"]
+        mark_active_in(session, chat_ids=unheard, user_id=user, at=event.at)
     return Observed()
 
 
