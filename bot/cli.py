@@ -278,9 +278,6 @@ from bot import cli_scheduler  # noqa: E402
 
 cli_scheduler.register(main)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
 from bot import cli_reports  # noqa: E402
 
 cli_reports.register(main)
@@ -293,3 +290,7 @@ cli_groupbuy.register(main)
 from bot import cli_reactivation  # noqa: E402
 
 cli_reactivation.register(main)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config_base import ConfigValueError, Strict
-from bot.config_groupbuy import GroupbuyConfig
 from bot.config_calendar import CalendarEntry, SchedulerConfig, check_calendar
+from bot.config_groupbuy import GroupbuyConfig
 from bot.config_members import MembersConfig, check_groups
 from bot.config_outbound import OutboundConfig, check_reclaim_after
 from bot.config_points import PointsConfig

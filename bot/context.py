@@ -41,9 +41,20 @@ class Context:
     registry: Registry
     # What this event changed in group membership (joins, leaves), observed before routing.
     membership: Observed = field(default_factory=Observed)
+    # Set by a handler that counted this text as its own kind of activity (a quiz answer), so the
+    # dispatcher does not count it a second time as a chat message.
+    _counted: list[bool] = field(default_factory=list, repr=False)
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def counted_as_activity(self) -> None:
+        """Say that this event's text was recorded as activity of its own kind, not as chat."""
+        self._counted.append(True)
+
+    @property
+    def activity_counted(self) -> bool:
+        return bool(self._counted)
 
     def text(self, key: str, /, **fields: Any) -> str:
         """Render the admin's sentence `key`."""

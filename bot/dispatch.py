@@ -86,7 +86,8 @@ class Dispatcher:
             replies = self._router.route(ctx)
             # The activity board ranks participation: a bot command (签到 counts as a check-in) is no chat message.
             words = split_words(strip_leading_mentions(event.text)) if event.kind == "text" else []
-            if not words or normalise_word(words[0]) not in self._router.table(config):
+            is_command = bool(words) and normalise_word(words[0]) in self._router.table(config)
+            if not is_command and not ctx.activity_counted:
                 count_message(session, event)
             for reply in replies:
                 # A late answer cannot ride this HTTP response: it goes through the outbox to response_url.

@@ -111,7 +111,6 @@ def group_buy(config: Config, group: GroupConfig) -> FeatureState:
     return FeatureState(name, "live", f"signups by @ the bot; announcements by {path.why}; {notices}")
 
 
-# Later capabilities append their own entries; the order is the order printed.
 def content_calendar(config: Config, group: GroupConfig) -> FeatureState:
     """Whether calendar entries reach the group, and in what form."""
     name = "calendar"
@@ -133,21 +132,6 @@ def content_calendar(config: Config, group: GroupConfig) -> FeatureState:
     return FeatureState(name, "live", f"{listed}: posted at the slot time (text, markdown or news card)")
 
 
-FEATURES: list[Callable[[Config, GroupConfig], FeatureState]] = [
-    push_path,
-    member_commands,
-    welcome,
-    rules_reminder,
-    group_buy,
-    content_calendar,
-]
-
-
-def group_features(config: Config, group: GroupConfig) -> list[FeatureState]:
-    """Return the state of every feature in `group`."""
-    return [feature(config, group) for feature in FEATURES]
-
-
 def quiz(config: Config, group: GroupConfig) -> FeatureState:
     """How 竞猜 runs: live in internal groups through aibot; in customer groups answers come 1:1."""
     name = "quiz"
@@ -165,7 +149,6 @@ def quiz(config: Config, group: GroupConfig) -> FeatureState:
     return FeatureState(name, "live", f"answers through aibot; results with @mentions ({path.why})")
 
 
-FEATURES.append(quiz)
 def reactivation(config: Config, group: GroupConfig) -> FeatureState:
     """What each ladder step does for members gone quiet in this group."""
     name = "reactivation"
@@ -188,4 +171,19 @@ def reactivation(config: Config, group: GroupConfig) -> FeatureState:
     return FeatureState(name, "degraded" if skipped else "live", "; ".join(doing))
 
 
-FEATURES.append(reactivation)
+# The order is the order `check-config` prints.
+FEATURES: list[Callable[[Config, GroupConfig], FeatureState]] = [
+    push_path,
+    member_commands,
+    welcome,
+    rules_reminder,
+    group_buy,
+    content_calendar,
+    quiz,
+    reactivation,
+]
+
+
+def group_features(config: Config, group: GroupConfig) -> list[FeatureState]:
+    """Return the state of every feature in `group`."""
+    return [feature(config, group) for feature in FEATURES]

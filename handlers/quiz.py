@@ -284,4 +284,5 @@ def answer_open_quiz(ctx: Context, text: str) -> str | None:
     if status == "closed":
         return ctx.text("quiz_answer_late")
     record_activity(ctx.session, chat_id=quiz.chat_id, user_id=user, at=now, kind="answer")
+    ctx.counted_as_activity()
     return ctx.text("quiz_answer_recorded", deadline=local_time(ctx.config, quiz.deadline_at))

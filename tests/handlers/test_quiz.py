@@ -136,6 +136,17 @@ def test_retried_answer_callback_counts_once(bot: QuizBot) -> None:
     assert bot.balance("zhaoliu") == 10
 
 
+def test_an_answer_counts_once_on_the_activity_board(bot: QuizBot) -> None:
+    """An answer is participation of its own kind (答题), not also a chat message."""
+    start_q001(bot)
+    bot.say("B", user="wangwu")
+    bot.say("发货", user="zhaoliu", chat=OTHER_GROUP)  # chat elsewhere: not on this group's board
+    board = bot.later(30).say("活跃榜", user="lisi")
+    assert "wangwu" in board or "王五" in board
+    line = next(line for line in board.splitlines() if "wangwu" in line or "王五" in line)
+    assert line.rstrip().endswith("1 次"), board
+
+
 def test_answer_with_no_open_quiz_is_ordinary_text(bot: QuizBot) -> None:
     assert bot.say("发货", user="wangwu") == "48小时内发货"  # the keyword still answers
     assert "没听懂" in bot.say("B", user="wangwu")

@@ -13,7 +13,7 @@ from alembic import op
 import models.base
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
