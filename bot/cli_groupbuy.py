@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
-from bot.cli_points import CSV_ENCODING, _cells, _database, _local
 from bot.cli_reports import report
+from bot.cli_support import CSV_ENCODING, local_time, open_database, safe_cells
 from bot.clock import SystemClock
 from bot.config import Config
 from handlers.groupbuy_terms import yuan
@@ -34,7 +34,7 @@ def roster_rows(session: Session, config: Config, deal: Deal) -> list[list[objec
         rows.append(
             [s.number, s.user_id, names[s.user_id], s.quantity, yuan(deal.price_cents),
              yuan(s.quantity * deal.price_cents), s.guide or "", names.get(s.guide, "") if s.guide else "", s.status,
-             _local(s.created_at, config)]
+             local_time(s.created_at, config)]
         )  # fmt: skip
     confirmed = [s for s in signed if s.status == "confirmed"]
     quantity = sum(s.quantity for s in confirmed)
@@ -48,12 +48,12 @@ def _write_csv(header: list[str], rows: list[list[object]], output: str | None) 
         with Path(output).open("w", encoding=CSV_ENCODING, newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
-            writer.writerows(_cells(row) for row in rows)
+            writer.writerows(safe_cells(row) for row in rows)
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(_cells(row) for row in rows)
+    writer.writerows(safe_cells(row) for row in rows)
     click.echo(buffer.getvalue(), nl=False)
 
 
@@ -70,7 +70,7 @@ def _write_xlsx(header: list[str], rows: list[list[object]], output: str, title:
     sheet.title = title[:31]
     sheet.append(header)
     for row in rows:
-        sheet.append(_cells([_number(v) if name in NUMERIC else v for name, v in zip(header, row, strict=True)]))
+        sheet.append(safe_cells([_number(v) if name in NUMERIC else v for name, v in zip(header, row, strict=True)]))
     book.save(output)
 
 
@@ -101,7 +101,7 @@ def register(main: click.Group) -> None:
         """Close every open deal whose deadline has passed and queue its announcements."""
         from handlers.groupbuy import close_due_groupbuys
 
-        with _database(config_path) as (config, factory):
+        with open_database(config_path) as (config, factory):
             closed = close_due_groupbuys(factory, config, SystemClock().now())
         click.echo(f"closed {closed} group-buy(s) past their deadline")
 
@@ -114,7 +114,7 @@ def register(main: click.Group) -> None:
         """Export the roster of deal CODE (团号) with a totals row, for the organiser to ship from."""
         if fmt == "xlsx" and not output:
             raise click.UsageError("--format xlsx needs --output FILE")
-        with _database(config_path) as (config, factory), factory() as session:
+        with open_database(config_path) as (config, factory), factory() as session:
             deal = groupbuy.find(session, code)
             if deal is None:
                 click.echo(f"no group-buy with code {code!r}", err=True)
@@ -138,7 +138,7 @@ def register(main: click.Group) -> None:
         first, last = _day(since), _day(until)
         if last < first:
             raise click.BadParameter("--to is before --from")
-        with _database(config_path) as (config, factory), factory() as session:
+        with open_database(config_path) as (config, factory), factory() as session:
             start = datetime.combine(first, time(), tzinfo=config.zone)
             end = datetime.combine(last + timedelta(days=1), time(), tzinfo=config.zone)
             figures = groupbuy.guide_report(session, start, end)

@@ -9,10 +9,10 @@ from datetime import timedelta
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli_support import open_database
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.transports.base import DeliveryError
-from models.db import make_engine, make_session_factory
 from models.membership import change_counts, known_groups, member_count
 
 
@@ -33,7 +33,7 @@ class GroupLine:
 
 def register(main: click.Group) -> None:
     """Add the `groups` command to `main`."""
-    from bot.cli import _load, _require_migrated, config_option, default_config_path
+    from bot.cli import config_option, default_config_path
 
     @main.group("groups", invoke_without_command=True)
     @config_option
@@ -43,12 +43,9 @@ def register(main: click.Group) -> None:
         """List configured and discovered groups: members now, joined and left in the last 7 days."""
         if ctx.invoked_subcommand is not None:
             return
-        config = _load(config_path)
-        engine = make_engine(config.database_url)
-        try:
-            _require_migrated(engine, config_path)
+        with open_database(config_path) as (config, factory):
             now = SystemClock().now()
-            with make_session_factory(engine)() as session:
+            with factory() as session:
                 heard = {group.chat_id: group for group in known_groups(session)}
                 chat_ids = [g.chat_id for g in config.groups] + [c for c in heard if config.group(c) is None]
                 lines = []
@@ -76,8 +73,6 @@ def register(main: click.Group) -> None:
                             warning=warning,
                         )
                     )
-        finally:
-            engine.dispose()
         for line in lines:
             if as_json:
                 click.echo(json.dumps(asdict(line), ensure_ascii=False))
@@ -106,13 +101,8 @@ def register(main: click.Group) -> None:
         config_path = config_path or (ctx.parent.params["config_path"] if ctx.parent else default_config_path())
         if not chat_ids and not sync_all:
             raise click.UsageError("name the chats to sync (CHAT_ID ...) or use --all")
-        config = _load(config_path)
-        engine = make_engine(config.database_url)
-        try:
-            _require_migrated(engine, config_path)
-            failed = _sync_groups(config, make_session_factory(engine), list(chat_ids), sync_all)
-        finally:
-            engine.dispose()
+        with open_database(config_path) as (config, factory):
+            failed = _sync_groups(config, factory, list(chat_ids), sync_all)
         if failed:
             raise SystemExit(1)
 

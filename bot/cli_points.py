@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli_support import CSV_ENCODING, local_time, open_database, safe_cells
 from bot.clock import SystemClock
-from bot.config import Config
 from models import ledger, rewards
-from models.db import make_engine, make_session_factory
 
-CSV_ENCODING = "utf-8-sig"  # the BOM makes Excel read Chinese names correctly
-# A cell starting with one of these is a formula to Excel (=HYPERLINK(...), +cmd|...); an apostrophe makes it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Redemption ids live in an INTEGER column.
 REDEMPTION_ID = click.IntRange(1, 2**31 - 1)
-
-
-@contextmanager
-def _database(config_path: str) -> Iterator[tuple[Config, sessionmaker[Session]]]:
-    from bot.cli import _load, _require_migrated
-
-    config = _load(config_path)
-    engine = make_engine(config.database_url)
-    try:
-        _require_migrated(engine, config_path)
-        yield config, make_session_factory(engine)
-    finally:
-        engine.dispose()
-
-
-def _local(at: datetime | None, config: Config) -> str:
-    return at.astimezone(config.zone).isoformat(timespec="seconds") if at else ""
-
-
-def _cells(values: list[object]) -> list[object]:
-    """Return `values` with every text that Excel would run as a formula made plain text; numbers stay numbers."""
-    return [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in values]
 
 
 def register(main: click.Group) -> None:
@@ -57,7 +27,7 @@ def register(main: click.Group) -> None:
     @config_option
     def audit(config_path: str) -> None:
         """Check that every balance equals the sum of its ledger rows; exit 1 naming each member that does not."""
-        with _database(config_path) as (_config, factory), factory() as session:
+        with open_database(config_path) as (_config, factory), factory() as session:
             if session.get_bind().dialect.name == "postgresql":
                 # One snapshot for the audit and the counts, however busy the bot is meanwhile.
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -82,7 +52,7 @@ def register(main: click.Group) -> None:
         """Write ledger.csv and redemptions.csv (UTF-8 with BOM, times in the configured zone)."""
         target = Path(out_dir)
         target.mkdir(parents=True, exist_ok=True)
-        with _database(config_path) as (config, factory), factory() as session:
+        with open_database(config_path) as (config, factory), factory() as session:
             entries = ledger.entries(session)
             redemptions = list(reversed(rewards.list_redemptions(session)))
         with (target / "ledger.csv").open("w", encoding=CSV_ENCODING, newline="") as fh:
@@ -91,8 +61,8 @@ def register(main: click.Group) -> None:
                 ["id", "created_at", "business_day", "user_id", "chat_id", "delta", "reason", "note", "actor", "key"]
             )
             for e in entries:
-                out.writerow(_cells(
-                    [e.id, _local(e.created_at, config), e.day.isoformat(), e.user_id, e.chat_id or "", e.delta,
+                out.writerow(safe_cells(
+                    [e.id, local_time(e.created_at, config), e.day.isoformat(), e.user_id, e.chat_id or "", e.delta,
                      e.reason, e.note or "", e.actor, e.key]
                 ))  # fmt: skip
         with (target / "redemptions.csv").open("w", encoding=CSV_ENCODING, newline="") as fh:
@@ -100,9 +70,10 @@ def register(main: click.Group) -> None:
             out.writerow(["id", "created_at", "user_id", "chat_id", "code", "name", "cost", "status", "settled_at",
                           "settled_by"])  # fmt: skip
             for r in redemptions:
-                out.writerow(_cells(
-                    [r.id, _local(r.created_at, config), r.user_id, r.chat_id or "", r.code, r.name, r.cost, r.status,
-                     _local(r.settled_at, config), r.settled_by or ""]
+                created, settled_at = local_time(r.created_at, config), local_time(r.settled_at, config)
+                out.writerow(safe_cells(
+                    [r.id, created, r.user_id, r.chat_id or "", r.code, r.name, r.cost, r.status,
+                     settled_at, r.settled_by or ""]
                 ))  # fmt: skip
         click.echo(f"wrote {len(entries)} ledger rows to {target / 'ledger.csv'}")
         click.echo(f"wrote {len(redemptions)} redemptions to {target / 'redemptions.csv'}")
@@ -113,20 +84,20 @@ def register(main: click.Group) -> None:
     @click.option("--limit", default=50, show_default=True, type=int)
     def list_redemptions(config_path: str, status: str | None, limit: int) -> None:
         """List redemptions, newest first."""
-        with _database(config_path) as (config, factory), factory() as session:
+        with open_database(config_path) as (config, factory), factory() as session:
             found = rewards.list_redemptions(session, status=status, limit=limit)
         for r in found:
-            settled = f"  {r.status} by {r.settled_by} at {_local(r.settled_at, config)}" if r.settled_at else ""
+            settled = f"  {r.status} by {r.settled_by} at {local_time(r.settled_at, config)}" if r.settled_at else ""
             click.echo(
-                f"#{r.id} {r.status:<9} {r.user_id} {r.code} {r.name} {r.cost} points  {_local(r.created_at, config)}"
-                + settled
+                f"#{r.id} {r.status:<9} {r.user_id} {r.code} {r.name} {r.cost} points  "
+                f"{local_time(r.created_at, config)}{settled}"
             )
         if not found:
             click.echo("no redemptions" + (f" with status {status}" if status else ""))
 
     def _settle(config_path: str, redemption_id: int, by: str, *, fulfil: bool) -> None:
         clock = SystemClock()
-        with _database(config_path) as (config, factory), factory.begin() as session:
+        with open_database(config_path) as (config, factory), factory.begin() as session:
             now = clock.now()
             if fulfil:
                 result = rewards.fulfil(session, redemption_id, by=by, at=now)

@@ -7,8 +7,8 @@ from datetime import timedelta
 import click
 
 from bot.cli_reports import report
+from bot.cli_support import open_database
 from bot.clock import SystemClock
-from models.db import make_engine, make_session_factory
 from models.nudge import CohortFigures, figures
 
 
@@ -25,22 +25,17 @@ def _line(label: str, cohort: CohortFigures, days: int) -> str:
 
 def register(main: click.Group) -> None:
     """Add `report reactivation` to the shared report group and the `reactivation` command group to `main`."""
-    from bot.cli import _load, _require_migrated, config_option
+    from bot.cli import config_option
 
     @report.command("reactivation")
     @config_option
     @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650), help="Look-back window.")
     def reactivation_report(config_path: str, days: int) -> None:
         """Members who entered the ladder in the last N days: nudged vs holdout, and how many came back."""
-        config = _load(config_path)
-        engine = make_engine(config.database_url)
-        try:
-            _require_migrated(engine, config_path)
+        with open_database(config_path) as (config, factory):
             now = SystemClock().now()
-            with make_session_factory(engine)() as session:
+            with factory() as session:
                 found = figures(session, since=now - timedelta(days=days), until=now, within=timedelta(days=days))
-        finally:
-            engine.dispose()
         click.echo(f"reactivation, dormant spells that reached the ladder in the last {days} days")
         click.echo(_line("nudged", found.nudged, days))
         click.echo(_line("holdout", found.holdout, days))
@@ -63,13 +58,8 @@ def register(main: click.Group) -> None:
         """Do one reactivation pass now (the scheduler does this every few minutes)."""
         from scheduler.reactivation import run_reactivation
 
-        config = _load(config_path)
-        engine = make_engine(config.database_url)
-        try:
-            _require_migrated(engine, config_path)
-            summary = run_reactivation(make_session_factory(engine), config, SystemClock().now())
-        finally:
-            engine.dispose()
+        with open_database(config_path) as (config, factory):
+            summary = run_reactivation(factory, config, SystemClock().now())
         if not summary.enabled:
             click.echo("reactivation is off (reactivation.enabled: false)")
             return

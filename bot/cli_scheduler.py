@@ -76,10 +76,10 @@ def register(main: click.Group) -> None:
     @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 92), help="How many days ahead.")
     def preview(config_path: str, days: int) -> None:
         """Show, per day, what goes to which group through which transport; flag groups over their cap."""
-        from bot.cli_points import _database
+        from bot.cli_support import open_database
         from scheduler.preview import plan
 
-        with _database(config_path) as (config, factory), factory() as session:
+        with open_database(config_path) as (config, factory), factory() as session:
             days_plan = plan(session, config, SystemClock().now(), days)
         over = 0
         for day in days_plan:
