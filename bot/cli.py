@@ -53,6 +53,8 @@ def _setup_logging() -> None:
     )
     # Alembic narrates every schema check; only `db upgrade` should say what it migrated.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job (the lease every few seconds); its warnings (misfires) stay.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _load(config_path: str) -> Config:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from bot.events import Event
 from bot.services import Services
-from models.outbox import queued_for_origin
+from models.outbox import last_row_id, queued_after
 
 PROMPT_HELP = "输入消息与机器人对话；/user 名字 切换发言人，/quit 退出。"
 
@@ -42,11 +42,13 @@ def run_chat(
             text=line,
             msg_id=uuid.uuid4().hex,
         )
+        with services.session_factory() as session:
+            before = last_row_id(session)
         outcome = services.dispatcher.handle(event)
         for reply in outcome.passive:
             write(f"机器人> {reply.text}")
-        if outcome.queued:
-            # Shown, not sent: the rows stay pending for the service's drainer and its transport.
-            with services.session_factory() as session:
-                for row in queued_for_origin(session, event.dedup_key):
-                    write(f"(待发送 #{row.id} via {row.channel}) → {row.target}: {row.payload.get('content', '')}")
+        # Shown, not sent: the rows stay pending for the service's drainer and its transport. Every row
+        # since the line counts, since a command may queue under its own origin (a quiz result, a 截团 notice).
+        with services.session_factory() as session:
+            for row in queued_after(session, before):
+                write(f"(待发送 #{row.id} via {row.channel}) → {row.target}: {row.payload.get('content', '')}")

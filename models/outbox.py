@@ -268,9 +268,16 @@ def list_messages(session: Session, *, status: str | None = None, limit: int = 5
     return list(session.scalars(query))
 
 
-def queued_for_origin(session: Session, origin: str) -> list[OutboxMessage]:
-    """Return the rows one event produced, oldest first."""
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.origin == origin).order_by(OutboxMessage.id)))
+def last_row_id(session: Session) -> int:
+    """Return the newest row's id (0 when there is none)."""
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+
+def queued_after(session: Session, row_id: int) -> list[OutboxMessage]:
+    """Return the rows queued after row `row_id`, oldest first."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id > row_id).order_by(OutboxMessage.id)))
 
 
 def count_unsent(session: Session, channel: str, target: str) -> int:

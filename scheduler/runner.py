@@ -152,4 +152,5 @@ class Scheduler:
                 log.exception("scheduler job %s failed; it runs again at its next time", job.__name__)
 
         run.__name__ = job.__name__
+        run.__qualname__ = f"scheduler.{job.__name__}"  # what APScheduler names the job in its warnings
         return run

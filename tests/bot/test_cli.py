@@ -196,6 +196,28 @@ def test_chat_rehearses_help_keywords_and_role_switch(config_file: Path, engine:
     assert count_rows(engine, OutboxMessage) == 0
 
 
+def test_chat_shows_what_a_command_queues_for_the_group(tmp_path: Path, database_url: str, engine: Engine) -> None:
+    """A guide rehearsing 竞猜 sees the result the group would get, though the close queues it under its own origin."""
+    config = base_config(database_url)
+    config["quiz"] = {"questions": [{"id": "q1", "question": "几点截单？", "answers": ["12点"], "explain": "中午"}]}
+    path = write_yaml(tmp_path / "config.yaml", config)
+    result = run(
+        "chat",
+        "--config",
+        str(path),
+        "--user",
+        "guide01",
+        input="竞猜 开始 q1 60\n/user lisi\n12点\n/user guide01\n竞猜 结束\n",
+    )
+    assert result.exit_code == 0, output_of(result)
+    queued = [line for line in result.output.splitlines() if line.startswith("(待发送")]
+    assert len(queued) == 1, result.output
+    assert "→ rehearsal-group: 【竞猜结果】几点截单？" in queued[0]
+    shown = result.output[result.output.index(queued[0]) :]
+    assert "正确答案：12点" in shown and "lisi" in shown, shown
+    assert count_rows(engine, OutboxMessage) == 1
+
+
 def test_chat_stops_at_quit(config_file: Path, engine: Engine) -> None:
     """Lines after /quit are not sent to the bot."""
     result = run("chat", "--config", str(config_file), input="/quit\n帮助\n")
