@@ -23,6 +23,9 @@ from scheduler.optional import resolve
 
 log = logging.getLogger(__name__)
 
+# A standby looks at the lease this often, so it takes over about one second after the lease lapses
+# rather than up to `renew_seconds` later; a look is one conditional UPDATE.
+STANDBY_POLL_SECONDS = 1.0
 REACTIVATION = "scheduler.reactivation:run_reactivation"
 # A job that could not start on time still runs this late; later than that the next run (or the calendar
 # sweep, which finds missed slots itself) takes over. APScheduler's default of 1 s would drop jobs under load.
@@ -59,6 +62,10 @@ class Scheduler:
         leading = self.leader.ensure()
         self._sync_entry_jobs()
         return leading
+
+    def stand_by(self) -> bool:
+        """As a standby, try to take a lapsed lease; the leader renews on its own rhythm instead."""
+        return self.leader.leading or self.renew()
 
     def calendar(self) -> CalendarReport | None:
         """Post the slots that are due; None when another process leads."""
@@ -98,6 +105,7 @@ class Scheduler:
         self._aps = aps
         self.renew()
         aps.add_job(self._guard(self.renew), IntervalTrigger(seconds=settings.renew_seconds), id="lease")
+        aps.add_job(self._guard(self.stand_by), IntervalTrigger(seconds=STANDBY_POLL_SECONDS), id="standby")
         aps.add_job(self._guard(self.calendar), IntervalTrigger(seconds=settings.tick_seconds), id="calendar-sweep")
         aps.add_job(self._guard(self.deadlines), CronTrigger(second=0, timezone=config.zone), id="deadlines")
         aps.add_job(

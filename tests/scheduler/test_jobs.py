@@ -95,7 +95,8 @@ def test_started_scheduler_uses_memory_store_zone_triggers_and_explicit_misfire_
     scheduler.start()
     try:
         jobs = {job.id: job for job in scheduler.jobs()}
-        assert set(jobs) == {"lease", "calendar-sweep", "deadlines", "reactivation", "slot:daily:0"}
+        assert set(jobs) == {"lease", "standby", "calendar-sweep", "deadlines", "reactivation", "slot:daily:0"}
+        assert jobs["standby"].trigger.interval.total_seconds() == 1
         assert str(jobs["slot:daily:0"].trigger.timezone) == "Asia/Shanghai"
         assert all(job.coalesce and job.misfire_grace_time == 60 and job.max_instances == 1 for job in jobs.values())
         assert scheduler.leader.leading

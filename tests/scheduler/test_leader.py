@@ -60,6 +60,27 @@ def test_standby_takes_over_within_the_lease_time_when_the_leader_dies(engine: E
     assert leader.calendar() is None
 
 
+def test_standby_poll_takes_a_lapsed_lease_at_once_and_leaves_the_leader_alone(engine: Engine) -> None:
+    """The one-second standby job takes over as soon as the lease lapses; for the leader it writes nothing."""
+    factory = factory_for(engine)
+    config = make_config([])
+    clock = FrozenClock(local(2026, 11, 23, 10, 0))
+    leader = Scheduler(factory, lambda: config, clock, holder="leader")
+    standby = Scheduler(factory, lambda: config, clock, holder="standby")
+    assert leader.renew() and not standby.stand_by()
+    with factory() as session:
+        expires = scheduler_lease.current(session, "scheduler").expires_at  # type: ignore[union-attr]
+    clock.advance(seconds=5)
+    assert leader.stand_by()
+    with factory() as session:
+        assert scheduler_lease.current(session, "scheduler").expires_at == expires  # type: ignore[union-attr]
+    # The leader dies after its last renewal: one poll past the lapse, the standby leads.
+    clock.set(expires - timedelta(seconds=1))
+    assert not standby.stand_by()
+    clock.set(expires + timedelta(seconds=1))
+    assert standby.stand_by() and standby.leader.leading
+
+
 def test_stopping_releases_the_lease_so_the_standby_takes_over_at_once(engine: Engine) -> None:
     factory = factory_for(engine)
     config = make_config([])
