@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from bot.config_base import ConfigValueError, Strict
+from bot.config_base import ConfigValueError, Strict, require_unique
 from models.business_day import business_day, streak_bonus
 
 
@@ -56,12 +56,7 @@ class PointsConfig(Strict):
     @field_validator("rewards")
     @classmethod
     def _unique_codes(cls, rewards: list[RewardConfig]) -> list[RewardConfig]:
-        seen: set[str] = set()
-        for index, reward in enumerate(rewards):
-            folded = reward.code.casefold()
-            if folded in seen:
-                raise ConfigValueError(f"reward code {reward.code!r} is listed twice", index, "code")
-            seen.add(folded)
+        require_unique(rewards, lambda reward: reward.code, "reward code", "code")
         return rewards
 
     def day(self, at: datetime, zone: ZoneInfo) -> date:

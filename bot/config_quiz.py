@@ -6,7 +6,7 @@ import unicodedata
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.config_base import ConfigValueError, Strict
+from bot.config_base import ConfigValueError, Strict, require_unique
 
 OPTION_LETTERS = ("A", "B", "C", "D")
 # The word that asks for a random question; an id or tag spelled like it could never be chosen.
@@ -121,12 +121,7 @@ class QuizConfig(Strict):
     @field_validator("questions")
     @classmethod
     def _unique_ids(cls, questions: list[QuestionConfig]) -> list[QuestionConfig]:
-        seen: set[str] = set()
-        for index, question in enumerate(questions):
-            folded = question.id.casefold()
-            if folded in seen:
-                raise ConfigValueError(f"question id {question.id!r} is listed twice", index, "id")
-            seen.add(folded)
+        require_unique(questions, lambda question: question.id, "question id", "id")
         return questions
 
     @model_validator(mode="after")
