@@ -24,9 +24,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select, update  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from bench.timing import migrate_empty  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.config_loader import default_texts  # noqa: E402
-from models import Base, CalendarCursor, OutboxMessage, migrate  # noqa: E402
+from models import CalendarCursor, OutboxMessage  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
 from scheduler.content_calendar import run_calendar  # noqa: E402
 from tests.parallel import run_together  # noqa: E402
@@ -72,10 +73,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url, **({} if url.startswith("sqlite") else {"pool_size": args.schedulers + 2}))
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        migrate_empty(engine)
         factory = make_session_factory(engine)
         config = build_config(args.groups, args.entries)
         run_calendar(factory, config, local(2026, 11, 23, 9, 59), worker="bench")

@@ -20,13 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.timing import percentiles, run_in_threads  # noqa: E402
+from bench.timing import migrate_empty, percentiles, run_in_threads  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.events import Event  # noqa: E402
 from bot.services import build_services  # noqa: E402
 from handlers import load_handlers  # noqa: E402
 from handlers.groupbuy import close_due_groupbuys  # noqa: E402
-from models import Base, migrate  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.groupbuy import Deal  # noqa: E402
 from tests.conftest import base_config, write_yaml  # noqa: E402
@@ -57,10 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url, pool_size=args.threads + 2) if url.startswith("postgres") else make_engine(url)
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        migrate_empty(engine)
         config = {
             **base_config(url),
             "groups": [{"chat_id": GROUP, "name": "压测群", "guide": "guide01"}],

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from bench.timing import migrate_empty  # noqa: E402
 from bot.config import OutboxConfig  # noqa: E402
 from bot.outbox import drain_once  # noqa: E402
 from bot.transports.wecom import build_wecom_transport  # noqa: E402
-from models import Base, migrate  # noqa: E402
 from models import outbox as outbox_rows  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
 from models.rate_limit import RateLimitWindow  # noqa: E402
@@ -112,10 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url)
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        migrate_empty(engine)
         factory = make_session_factory(engine)
         fake, server, _ = start_fake_wecom()
         fake.webhook_keys.add(WEBHOOK_KEY)

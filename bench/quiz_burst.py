@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.timing import percentiles, run_in_threads  # noqa: E402
+from bench.timing import migrate_empty, percentiles, run_in_threads  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.services import build_services  # noqa: E402
 from handlers import load_handlers  # noqa: E402
 from handlers.quiz import close_due_quizzes  # noqa: E402
-from models import Base, ledger, migrate  # noqa: E402
+from models import ledger  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.conftest import write_yaml  # noqa: E402
@@ -50,10 +50,7 @@ def main() -> None:
             if url.startswith("postgres")
             else make_engine(url)
         )
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+        migrate_empty(engine)
         path = write_yaml(Path(tmp) / "config.yaml", quiz_config(url, max_seconds=3600))
         clock = FrozenClock(datetime(2026, 11, 22, 2, 0, tzinfo=UTC))
         services = build_services(str(path), registry=load_handlers(), clock=clock, engine=engine)

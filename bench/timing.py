@@ -1,4 +1,4 @@
-"""What the benchmarks share: run work items from parallel threads and report latency percentiles."""
+"""What the benchmarks share: an empty migrated database, work run from parallel threads, latency percentiles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from sqlalchemy.engine import Engine
+
+from models import Base, migrate
+
 Item = TypeVar("Item")
+
+
+def migrate_empty(engine: Engine) -> None:
+    """Migrate the database and delete every row in it: a benchmark starts from nothing."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 def run_in_threads(batches: Sequence[Sequence[Item]], work: Callable[[Item], None]) -> tuple[float, list[float]]:
