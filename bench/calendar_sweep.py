@@ -25,11 +25,11 @@ from sqlalchemy import func, select, update  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from bench.timing import migrate_empty  # noqa: E402
-from bot.config import Config  # noqa: E402
-from bot.config_loader import default_texts  # noqa: E402
+from bot.config.core import Config  # noqa: E402
 from models import CalendarCursor, OutboxMessage  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
-from scheduler.content_calendar import run_calendar  # noqa: E402
+from scheduler.calendar.slots import run_calendar  # noqa: E402
+from tests.factories import config_from  # noqa: E402
 from tests.parallel import run_together  # noqa: E402
 from tests.scheduler.harness import local  # noqa: E402
 
@@ -53,7 +53,7 @@ def build_config(groups: int, entries: int) -> Config:
             for n in range(entries)
         ],
     }
-    return Config.model_validate(data, context={"default_texts": default_texts()})
+    return config_from(data)
 
 
 def rewind(factory: sessionmaker[Session]) -> None:

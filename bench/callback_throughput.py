@@ -22,11 +22,11 @@ from bench.timing import percentiles, run_in_threads  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.services import build_services  # noqa: E402
-from handlers import load_handlers  # noqa: E402
 from models import migrate  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.conftest import base_config, write_yaml  # noqa: E402
+from tests.factories import load_handlers  # noqa: E402
 
 
 def run(client_factory, make_request, count: int, threads: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]

@@ -38,14 +38,15 @@ import psycopg  # noqa: E402
 from sqlalchemy import event, func, select, text  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 
-from bot.config import Config  # noqa: E402
-from bot.config_loader import load_config  # noqa: E402
+from bot.config.core import Config  # noqa: E402
 from models import migrate  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
 from models.membership import Membership  # noqa: E402
 from models.nudge import dormant_query  # noqa: E402
-from scheduler.reactivation import run_reactivation  # noqa: E402
+from scheduler.reactivation.config import REACTIVATION_SECTION  # noqa: E402
+from scheduler.reactivation.ladder import run_reactivation  # noqa: E402
 from tests.conftest import write_yaml  # noqa: E402
+from tests.factories import load_config  # noqa: E402
 
 # 10:00 in Shanghai: outside the default quiet hours.
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
@@ -118,7 +119,7 @@ def _captured(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 
 
 def measure(engine: Engine, config: Config, label: str) -> None:
-    settings = config.reactivation
+    settings = REACTIVATION_SECTION.of(config)
     first, after = settings.ladder[0], settings.ladder[1] if len(settings.ladder) > 1 else None
     silent_until = NOW - timedelta(days=first.after_days)
     silent_since = NOW - timedelta(days=after.after_days if after else settings.window_days)

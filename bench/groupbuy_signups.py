@@ -24,11 +24,11 @@ from bench.timing import migrate_empty, percentiles, run_in_threads  # noqa: E40
 from bot.clock import FrozenClock  # noqa: E402
 from bot.events import Event  # noqa: E402
 from bot.services import build_services  # noqa: E402
-from handlers import load_handlers  # noqa: E402
-from handlers.groupbuy import close_due_groupbuys  # noqa: E402
+from handlers.groupbuy.commands import close_due_groupbuys  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.groupbuy import Deal  # noqa: E402
 from tests.conftest import base_config, write_yaml  # noqa: E402
+from tests.factories import load_handlers  # noqa: E402
 
 GROUP = "wrbench0001"
 

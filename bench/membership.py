@@ -28,12 +28,12 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.services import build_services  # noqa: E402
-from handlers import load_handlers  # noqa: E402
 from models import OutboxMessage, migrate  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
 from models.membership import Membership, group_figures  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.conftest import base_config, write_yaml  # noqa: E402
+from tests.factories import load_handlers  # noqa: E402
 
 GROUPS = [
     {

@@ -34,8 +34,8 @@ from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from bench.timing import migrate_empty  # noqa: E402
-from bot.config import OutboxConfig  # noqa: E402
-from bot.outbox import drain_once  # noqa: E402
+from bot.config.core import OutboxConfig  # noqa: E402
+from bot.transports.drainer import drain_once  # noqa: E402
 from bot.transports.wecom import build_wecom_transport  # noqa: E402
 from models import outbox as outbox_rows  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402

@@ -24,9 +24,9 @@ from bench.timing import migrate_empty, percentiles, run_in_threads  # noqa: E40
 from bot.clock import FrozenClock  # noqa: E402
 from bot.events import Event  # noqa: E402
 from bot.services import Services, build_services  # noqa: E402
-from handlers import load_handlers  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from tests.conftest import base_config, write_yaml  # noqa: E402
+from tests.factories import load_handlers  # noqa: E402
 
 GROUPS = ["wrbench0001", "wrbench0002", "wrbench0003", "wrbench0004"]
 

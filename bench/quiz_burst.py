@@ -27,12 +27,12 @@ from bench.timing import migrate_empty, percentiles, run_in_threads  # noqa: E40
 from bot.app import create_app  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.services import build_services  # noqa: E402
-from handlers import load_handlers  # noqa: E402
-from handlers.quiz import close_due_quizzes  # noqa: E402
+from handlers.quiz.commands import close_due_quizzes  # noqa: E402
 from models import ledger  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.conftest import write_yaml  # noqa: E402
+from tests.factories import load_handlers  # noqa: E402
 from tests.handlers.quiz_chat import GROUP, quiz_config  # noqa: E402
 
 

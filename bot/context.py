@@ -1,18 +1,19 @@
-"""Everything a handler may use, in one frozen object."""
+"""Everything a handler may use, in one frozen object, and what observers saw of the event first."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.config import Config, Role
+from bot.config.core import Config, Role
 from bot.events import Event
-from bot.registry import Registry
-from models.membership import Observed
+
+if TYPE_CHECKING:
+    from bot.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,18 @@ class ChatRef:
 
 
 @dataclass(frozen=True)
+class Observed:
+    """What one event changed before it was routed: who joined or left, where the sender became active."""
+
+    joined: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+    dismissed: bool = False
+    detail: str = ""
+    # Chats in which the sender's last activity moved forward with this event.
+    active_in: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Context:
     session: Session
     config: Config
@@ -41,20 +54,9 @@ class Context:
     registry: Registry
     # What this event changed in group membership (joins, leaves), observed before routing.
     membership: Observed = field(default_factory=Observed)
-    # Set by a handler that counted this text as its own kind of activity (a quiz answer), so the
-    # dispatcher does not count it a second time as a chat message.
-    _counted: list[bool] = field(default_factory=list, repr=False)
 
     def now(self) -> datetime:
         return self.clock.now()
-
-    def counted_as_activity(self) -> None:
-        """Say that this event's text was recorded as activity of its own kind, not as chat."""
-        self._counted.append(True)
-
-    @property
-    def activity_counted(self) -> bool:
-        return bool(self._counted)
 
     def text(self, key: str, /, **fields: Any) -> str:
         """Render the admin's sentence `key`."""

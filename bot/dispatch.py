@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.config import Config
-from bot.context import Actor, ChatRef, Context
+from bot.config.core import Config
+from bot.context import Actor, ChatRef, Context, Observed
 from bot.events import Event
-from bot.mentions import split_words, strip_leading_mentions
 from bot.outbox import queue_reply
 from bot.replies import Reply
-from bot.router import Router, normalise_word
-from models.membership import count_message, observe
+from bot.router import Router
+from models.activity import record_activity
+from models.membership import SYSTEM_SENDER
 from models.processed_event import claim_event, store_reply, stored_reply
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,13 @@ class Outcome:
     @property
     def passive_text(self) -> str:
         return "\n\n".join(r.text for r in self.passive)
+
+
+def count_message(session: Session, event: Event) -> None:
+    """Count a text that was chat, not a bot command, as one message for the activity board."""
+    user = event.user_id
+    if event.kind == "text" and user and user != SYSTEM_SENDER:
+        record_activity(session, chat_id=event.chat_id, user_id=user, at=event.at, kind="message")
 
 
 class Dispatcher:
@@ -56,6 +63,7 @@ class Dispatcher:
         """Process `event` once; a repeat returns the first answer and changes nothing."""
         config = self._config()
         key = event.dedup_key
+        now = self._clock.now()
         with self._session_factory.begin() as session:
             claimed = claim_event(
                 session,
@@ -64,14 +72,16 @@ class Dispatcher:
                 kind=event.name or event.kind,
                 chat_id=event.chat_id,
                 user_id=event.user_id,
-                received_at=self._clock.now(),
+                received_at=now,
             )
             if not claimed:
                 log.info("duplicate delivery of %s ignored", key)
                 text = stored_reply(session, key)
                 return Outcome(duplicate=True, passive=[Reply(text)] if text else [])
 
-            observed = observe(session, event, config, self._clock.now())
+            observed = Observed()
+            for _order, observe in self._router.registry.observers:
+                observed = observe(session, event, config, now, observed)
             ctx = Context(
                 session=session,
                 config=config,
@@ -83,17 +93,15 @@ class Dispatcher:
                 membership=observed,
             )
             outcome = Outcome()
-            replies = self._router.route(ctx)
+            routed = self._router.route(ctx)
             # The activity board ranks participation: a bot command (签到 counts as a check-in) is no chat message.
-            words = split_words(strip_leading_mentions(event.text)) if event.kind == "text" else []
-            is_command = bool(words) and normalise_word(words[0]) in self._router.table(config)
-            if not is_command and not ctx.activity_counted:
+            if routed.command is None and not routed.counted:
                 count_message(session, event)
-            for reply in replies:
+            for reply in routed.replies:
                 # A late answer cannot ride this HTTP response: it goes through the outbox to response_url.
                 if reply.answers_origin and event.source in PASSIVE_SOURCES and not reply.via_response_url:
                     outcome.passive.append(reply)
-                elif queue_reply(session, reply, event, self._clock.now()):
+                elif queue_reply(session, reply, now, origin=event):
                     outcome.queued += 1
             if outcome.passive:
                 store_reply(session, key, outcome.passive_text)

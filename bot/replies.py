@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,10 +15,24 @@ class Reply:
     to_user: str | None = None
     to_chat: str | None = None
     mentions: tuple[str, ...] = ()
-    msgtype: Literal["text", "markdown"] = "text"
+    msgtype: Literal["text", "markdown", "news"] = "text"
+    # A news card's articles (title, description, url, picurl); `text` is its form for text-only channels.
+    articles: tuple[Mapping[str, str], ...] = ()
     # A late answer to an aibot message: sent once through the event's response_url (valid one hour).
     via_response_url: bool = False
 
     @property
     def answers_origin(self) -> bool:
         return self.to_user is None and self.to_chat is None
+
+
+@dataclass(frozen=True)
+class CountedAsActivity:
+    """Returned beside its replies by a text handler that recorded the text as its own kind of activity.
+
+    A quiz answer counts on the activity board as an answer; this tells the dispatcher not to count the
+    same text a second time as a chat message.
+    """
+
+
+COUNTED_AS_ACTIVITY = CountedAsActivity()

@@ -4,38 +4,44 @@ from __future__ import annotations
 
 import logging
 import threading
-import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from bot.config import ROLE_RANK, Config
+from bot.config.core import ROLE_RANK, Config
 from bot.context import Context
-from bot.mentions import SPACES, split_words, strip_leading_mentions
 from bot.registry import Registry, ResolvedCommand
-from bot.replies import Reply
+from bot.replies import CountedAsActivity, Reply
+from bot.text import SPACES, fold, split_words, strip_leading_mentions
 
 log = logging.getLogger(__name__)
 HINT_TEXT_LIMIT = 20
 
 
-def normalise_word(word: str) -> str:
-    """Fold width and case so 'ＨＥＬＰ', 'Help' and 'help' are one command word."""
-    return unicodedata.normalize("NFKC", word).casefold()
+@dataclass
+class Routed:
+    """What routing one event produced, and what the event was to the activity board."""
 
+    replies: list[Reply] = field(default_factory=list)
+    # The command the text invoked (even when the role refused it); None for chat and events.
+    command: ResolvedCommand | None = None
+    # A handler recorded the text as activity of its own kind (a quiz answer).
+    counted: bool = False
 
-def as_replies(result: object) -> list[Reply]:
-    """Accept what handlers return: None, a str, a Reply, or an iterable of those."""
-    if result is None:
-        return []
-    if isinstance(result, Reply):
-        return [result]
-    if isinstance(result, str):
-        return [Reply(result)]
-    if isinstance(result, Iterable):
-        out: list[Reply] = []
-        for item in result:
-            out.extend(as_replies(item))
-        return out
-    raise TypeError(f"a handler returned {type(result).__name__}; return Reply, str, a list of them, or None")
+    def add(self, result: object) -> None:
+        """Accept what handlers return: None, a str, a Reply, a CountedAsActivity, or an iterable of those."""
+        if result is None:
+            return
+        if isinstance(result, Reply):
+            self.replies.append(result)
+        elif isinstance(result, str):
+            self.replies.append(Reply(result))
+        elif isinstance(result, CountedAsActivity):
+            self.counted = True
+        elif isinstance(result, Iterable):
+            for item in result:
+                self.add(item)
+        else:
+            raise TypeError(f"a handler returned {type(result).__name__}; return Reply, str, a list of them, or None")
 
 
 class Router:
@@ -51,35 +57,40 @@ class Router:
                 self._cached = (config, self.registry.command_table(config))
             return self._cached[1]
 
-    def route(self, ctx: Context) -> list[Reply]:
+    def route(self, ctx: Context) -> Routed:
         """Return the replies for the event in `ctx`."""
         event = ctx.event
+        routed = Routed()
         if event.kind == "event":
-            replies: list[Reply] = []
             for handler in self.registry.event_handlers.get(event.name or "", []):
-                replies.extend(as_replies(handler(ctx)))
-            return replies
+                routed.add(handler(ctx))
+            return routed
         if event.kind != "text":
-            return []
+            return routed
 
         text = strip_leading_mentions(event.text).strip(SPACES)
         if not text:
-            return [Reply(ctx.text("empty_message"))]
+            routed.add(Reply(ctx.text("empty_message")))
+            return routed
         first = split_words(text)[0]
-        command = self.table(ctx.config).get(normalise_word(first))
+        command = self.table(ctx.config).get(fold(first))
         if command is not None:
-            return self._run_command(ctx, command, text[len(first) :].strip(SPACES))
+            routed.command = command
+            routed.add(self._run_command(ctx, command, text[len(first) :].strip(SPACES)))
+            return routed
 
         for _priority, handler in self.registry.text_handlers:
             result = handler(ctx, text)
             if result is not None:
-                return as_replies(result)
+                routed.add(result)
+                return routed
         shown = text if len(text) <= HINT_TEXT_LIMIT else text[:HINT_TEXT_LIMIT] + "…"
-        return [Reply(ctx.text("unknown_command", text=shown))]
+        routed.add(Reply(ctx.text("unknown_command", text=shown)))
+        return routed
 
-    def _run_command(self, ctx: Context, command: ResolvedCommand, args: str) -> list[Reply]:
+    def _run_command(self, ctx: Context, command: ResolvedCommand, args: str) -> object:
         if ROLE_RANK[ctx.member.role] < ROLE_RANK[command.role]:
             log.info("user %s (%s) refused %s", ctx.member.user_id, ctx.member.role, command.spec.name)
             role_name = ctx.text(f"role_{command.role}")
-            return [Reply(ctx.text("permission_denied", command=command.name, role=role_name))]
-        return as_replies(command.spec.func(ctx, args))
+            return Reply(ctx.text("permission_denied", command=command.name, role=role_name))
+        return command.spec.func(ctx, args)

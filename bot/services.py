@@ -1,4 +1,8 @@
-"""The long-lived objects one process shares: config, database, router, dispatcher."""
+"""The long-lived objects one process shares: config, database, router, dispatcher.
+
+The registry comes from the composition root (the CLI entry or wsgi), the only places that know
+the list of capabilities; everything in `bot/` learns of them through the `Registry`.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.config import Config
-from bot.config_holder import ConfigHolder
-from bot.config_loader import load_config
+from bot.config.core import Config
+from bot.config.holder import ConfigHolder
 from bot.dispatch import Dispatcher
 from bot.registry import Registry
 from bot.router import Router
@@ -27,22 +30,12 @@ class Services:
     dispatcher: Dispatcher
     clock: Clock
 
+    @property
+    def registry(self) -> Registry:
+        return self.router.registry
+
     def config(self) -> Config:
         return self.holder.current()
-
-
-def config_loader(registry: Registry) -> Callable[..., Config]:
-    """Return a loader that also checks command names and words against `registry`."""
-
-    def load(path: object, environ: dict[str, str] | None = None) -> Config:
-        return load_config(
-            path,  # type: ignore[arg-type]
-            environ=environ,
-            command_names=registry.commands.keys(),
-            extra_checks=[registry.command_table],
-        )
-
-    return load
 
 
 def build_services(
@@ -54,7 +47,7 @@ def build_services(
     on_queued: Callable[[], None] | None = None,
 ) -> Services:
     """Load the config and wire the database, router and dispatcher."""
-    holder = ConfigHolder(config_path, config_loader(registry))
+    holder = ConfigHolder(config_path, registry.load_config)
     engine = engine or make_engine(holder.current().database_url)
     session_factory = make_session_factory(engine)
     router = Router(registry)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 from bot.app import create_app
-from bot.cli import default_config_path
+from bot.cli.common import default_config_path
 from bot.clock import SystemClock
+from bot.registry import Registry
 from bot.services import build_services
-from handlers import load_handlers
+from handlers import CAPABILITIES
 
-services = build_services(default_config_path(), registry=load_handlers(), clock=SystemClock())
+services = build_services(default_config_path(), registry=Registry.of(CAPABILITIES), clock=SystemClock())
 app = create_app(services)
 # Under `gunicorn --preload` workers fork after this import; pooled connections must not cross a fork.
 os.register_at_fork(after_in_child=lambda: services.engine.dispose(close=False))

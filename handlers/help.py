@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.config import ROLE_RANK
+from bot.config.core import ROLE_RANK
 from bot.context import Context
 from bot.registry import ResolvedCommand, command
-from bot.router import normalise_word
+from bot.text import fold
 
 
 @command("帮助", aliases=["help", "?"], role="member", examples=[("帮助", "帮助"), ("帮助 帮助", "帮助：")])
@@ -13,9 +13,9 @@ def show_help(ctx: Context, args: str) -> str:
     """查看我能做什么，或某个指令的用法（帮助 指令名）。"""
     commands = ctx.registry.resolved(ctx.config)
     if args:
-        wanted = normalise_word(args.split()[0])
+        wanted = fold(args.split()[0])
         for cmd in commands:
-            if wanted in {normalise_word(w) for w in (cmd.name, *cmd.aliases)}:
+            if wanted in {fold(w) for w in (cmd.name, *cmd.aliases)}:
                 return _detail(ctx, cmd)
         return ctx.text("help_unknown", name=args.split()[0])
 

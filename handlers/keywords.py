@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
-
-from bot.config import KeywordRule
+from bot.config.core import KeywordRule
 from bot.context import Context
 from bot.registry import on_text
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().strip()
+from bot.text import fold
 
 
 def matches(rule: KeywordRule, text: str) -> bool:
     """Tell whether `text` triggers `rule` (width- and case-insensitive)."""
-    folded = _fold(text)
-    words = [_fold(w) for w in rule.match]
+    folded = fold(text)
+    words = [fold(w) for w in rule.match]
     if rule.mode == "exact":
         return folded in words
     return any(word in folded for word in words)

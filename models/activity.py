@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime
 from models.membership import Membership
-from models.nudge import note_comeback
 
 KINDS = ("message", "checkin", "answer", "signup")
 # 1:1 conversations have no chat id; a primary key cannot hold NULL, so they are stored under "".
@@ -61,8 +60,11 @@ def record_activity(session: Session, *, chat_id: str | None, user_id: str, at: 
         mark_active(session, chat_id=chat_id, user_id=user_id, at=at)
 
 
-def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -> None:
-    """Move the member's last activity in `chat_id` to `at`, never backwards (late deliveries are older)."""
+def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -> bool:
+    """Move the member's last activity in `chat_id` to `at`, never backwards (late deliveries are older).
+
+    Returns whether it moved: the caller decides what coming back means (reactivation counts it).
+    """
     moved = session.execute(
         update(Membership)
         .where(
@@ -73,15 +75,16 @@ def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -
         .values(last_active_at=at)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount == 1:
-        # Coming back ends the member's dormant spell; the reactivation report counts it.
-        note_comeback(session, chat_id=chat_id, user_id=user_id, at=at)
+    return bool(moved.rowcount == 1)
 
 
-def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> None:
-    """Move the member's last activity to `at` in each of `chat_ids` they are in (one statement, never backwards)."""
+def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> list[str]:
+    """Move the member's last activity to `at` in each of `chat_ids` they are in (one statement, never backwards).
+
+    Returns the chats where it moved.
+    """
     if not chat_ids:
-        return
+        return []
     moved = session.scalars(
         update(Membership)
         .where(
@@ -94,8 +97,7 @@ def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: d
         .returning(Membership.chat_id)
         .execution_options(synchronize_session=False)
     ).all()
-    for chat_id in moved:
-        note_comeback(session, chat_id=chat_id, user_id=user_id, at=at)
+    return list(moved)
 
 
 def activity_counts(

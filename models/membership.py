@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, UniqueConstraint, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, insert_if_absent
-
-if TYPE_CHECKING:
-    from bot.config import Config
-    from bot.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -508,108 +504,3 @@ def group_name_of(session: Session, chat_id: str) -> str | None:
 def find_group_by_name(session: Session, name: str) -> str | None:
     """Return the chat id of a discovered group called `name`."""
     return session.scalar(select(ChatGroup.chat_id).where(ChatGroup.name == name).limit(1))
-
-
-# ----------------------------------------------------------------- events in
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What one event changed in membership: who newly joined, who left, whether the group was dismissed."""
-
-    joined: tuple[str, ...] = ()
-    left: tuple[str, ...] = ()
-    dismissed: bool = False
-    detail: str = ""
-
-
-def member_list(data: Mapping[str, Any]) -> list[str]:
-    """Read MemChangeList as a list: wechatpy gives one member as a string and several as a list."""
-    raw = data.get("MemChangeList")
-    items = raw.get("Item") if isinstance(raw, Mapping) else raw
-    if items is None:
-        return []
-    if isinstance(items, str):
-        items = [items]
-    return [str(item).strip() for item in items if item is not None and str(item).strip()]
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def attributed_guide(config: Config, chat_id: str, inviter: str | None) -> str | None:
-    """Return the guide a new member belongs to: a staff inviter, else the group's guide."""
-    if inviter and config.roles.role_of(inviter) != "member":
-        return inviter
-    group = config.group(chat_id)
-    return group.guide if group else None
-
-
-def observe(session: Session, event: Event, config: Config, now: datetime) -> Observed:
-    """Update membership and activity from one event, before it is routed, in the same transaction.
-
-    A text marks its sender active but is not yet counted as a message: the dispatcher counts it
-    with `count_message` once it knows the text was chat rather than a bot command.
-    """
-    from models.activity import mark_active, mark_active_in
-
-    if event.source == "app" and event.name == "change_external_chat" and event.chat_id:
-        return _external_chat_change(session, event, config)
-    user = event.user_id
-    if not user or user == SYSTEM_SENDER:
-        return Observed()
-    remember_person(session, user, now)
-    if event.chat_id:
-        guide = attributed_guide(config, event.chat_id, None)
-        seen_in_chat(session, chat_id=event.chat_id, user_id=user, at=event.at, guide=guide)
-    if event.chat_id:
-        mark_active(session, chat_id=event.chat_id, user_id=user, at=event.at)
-    elif event.kind == "text":
-        # No bot hears a customer group, so its members use the bot 1:1 (签到 …): that is the only
-        # activity of theirs the bot can see, and it keeps them off the reactivation ladder there.
-        unheard = [group.chat_id for group in config.groups if group.kind == "customer"]
-        mark_active_in(session, chat_ids=unheard, user_id=user, at=event.at)
-    return Observed()
-
-
-def count_message(session: Session, event: Event) -> None:
-    """Count a text that was chat, not a bot command, as one message for the activity board."""
-    from models.activity import record_activity
-
-    user = event.user_id
-    if event.kind == "text" and user and user != SYSTEM_SENDER:
-        record_activity(session, chat_id=event.chat_id, user_id=user, at=event.at, kind="message")
-
-
-def _external_chat_change(session: Session, event: Event, config: Config) -> Observed:
-    data, chat_id, at = event.data, str(event.chat_id), event.at
-    change = str(data.get("ChangeType") or "").strip()
-    detail = str(data.get("UpdateDetail") or "").strip()
-    remember_group(session, chat_id, at)
-    if change == "create":
-        return Observed(detail="create")
-    if change == "dismiss":
-        return Observed(dismissed=dismiss(session, chat_id=chat_id, at=at), detail="dismiss")
-    if change != "update":
-        log.warning("change_external_chat with unknown ChangeType %r in %s ignored", change, chat_id)
-        return Observed()
-    users = member_list(data)
-    if detail == "add_member":
-        scene = _int_or_none(data.get("JoinScene"))
-        guide = attributed_guide(config, chat_id, None)
-        joined = tuple(join_many(session, chat_id=chat_id, user_ids=users, at=at, guide=guide, join_scene=scene))
-        return Observed(joined=joined, detail=detail)
-    if detail == "del_member":
-        scene = _int_or_none(data.get("QuitScene"))
-        left = tuple(user for user in users if leave(session, chat_id=chat_id, user_id=user, at=at, quit_scene=scene))
-        return Observed(left=left, detail=detail)
-    if detail in ("change_owner", "change_name", "change_notice"):
-        # The callback names no new owner, name or notice; only groupchat/get tells, so nothing to store yet.
-        log.info("change_external_chat %s in %s noted", detail, chat_id)
-        return Observed(detail=detail)
-    log.warning("change_external_chat with unknown UpdateDetail %r in %s ignored", detail, chat_id)
-    return Observed()

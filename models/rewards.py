@@ -9,7 +9,7 @@ from typing import Literal
 from sqlalchemy import CheckConstraint, Index, Integer, String, case, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models import ledger
+import models.ledger as ledger
 from models.base import Base, UTCDateTime, insert_if_absent
 
 REDEMPTION_STATUSES = ("pending", "fulfilled", "cancelled")

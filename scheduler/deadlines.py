@@ -8,36 +8,23 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Config
-from scheduler.optional import resolve
+from bot.config.core import Config
+from bot.registry import DeadlineJob
 
 log = logging.getLogger(__name__)
 
-# Each is `close(session_factory, config, now) -> int` (how many it closed); absent capabilities are skipped.
-CLOSERS: tuple[str, ...] = (
-    "handlers.quiz:close_due_quizzes",
-    "handlers.groupbuy:close_due_groupbuys",
-)
-
 
 def run_deadlines(
-    session_factory: sessionmaker[Session], config: Config, now: datetime, closers: Sequence[str] = CLOSERS
+    session_factory: sessionmaker[Session], config: Config, now: datetime, jobs: Sequence[tuple[str, DeadlineJob]]
 ) -> dict[str, int]:
-    """Call every available closer; return how many each closed. One failing closer does not stop the others."""
+    """Call every capability's deadline job; return how many each closed. One failing job does not stop the others."""
     closed: dict[str, int] = {}
-    for spec in closers:
+    for name, close in jobs:
         try:
-            close = resolve(spec)
+            closed[name] = int(close(session_factory, config, now) or 0)
         except Exception:
-            log.exception("cannot load deadline closer %s", spec)
+            log.exception("deadline job %s failed; it runs again next minute", name)
             continue
-        if close is None:
-            continue
-        try:
-            closed[spec] = int(close(session_factory, config, now) or 0)
-        except Exception:
-            log.exception("deadline closer %s failed; it runs again next minute", spec)
-            continue
-        if closed[spec]:
-            log.info("%s closed %d", spec, closed[spec])
+        if closed[name]:
+            log.info("%s closed %d", name, closed[name])
     return closed

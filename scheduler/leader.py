@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.config import Config
+from bot.config.core import Config
 from models import scheduler_lease
 
 log = logging.getLogger(__name__)

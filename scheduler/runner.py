@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -15,18 +16,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.config import Config
-from scheduler import deadlines
-from scheduler.content_calendar import CalendarReport, run_calendar, triggers
+from bot.config.core import Config
+from bot.registry import DeadlineJob
+from scheduler.calendar.config import CALENDAR_SECTION
+from scheduler.calendar.slots import CalendarReport, run_calendar, triggers
+from scheduler.config import SCHEDULER_SECTION
+from scheduler.deadlines import run_deadlines
 from scheduler.leader import Leadership
-from scheduler.optional import resolve
+from scheduler.reactivation.ladder import run_reactivation
 
 log = logging.getLogger(__name__)
 
 # A standby looks at the lease this often, so it takes over about one second after the lease lapses
 # rather than up to `renew_seconds` later; a look is one conditional UPDATE.
 STANDBY_POLL_SECONDS = 1.0
-REACTIVATION = "scheduler.reactivation:run_reactivation"
 # A job that could not start on time still runs this late; later than that the next run (or the calendar
 # sweep, which finds missed slots itself) takes over. APScheduler's default of 1 s would drop jobs under load.
 MISFIRE_GRACE_SECONDS = 60
@@ -42,13 +45,13 @@ class Scheduler:
         clock: Clock,
         *,
         holder: str | None = None,
-        closers: Sequence[str] | None = None,
-        reactivation: str = REACTIVATION,
+        deadline_jobs: Sequence[tuple[str, DeadlineJob]] = (),
+        reactivation: Callable[[sessionmaker[Session], Config, datetime], Any] | None = run_reactivation,
     ):
         self._session_factory = session_factory
         self._config = config
         self._clock = clock
-        self._closers = tuple(deadlines.CLOSERS if closers is None else closers)
+        self._deadline_jobs = tuple(deadline_jobs)
         self._reactivation = reactivation
         self.leader = Leadership(session_factory, config, clock, holder=holder)
         self._calendar_lock = threading.Lock()
@@ -76,26 +79,23 @@ class Scheduler:
             return run_calendar(self._session_factory, self._config(), self._clock.now(), worker=self.leader.holder)
 
     def deadlines(self) -> dict[str, int] | None:
-        """Close due quizzes and group-buys; None when another process leads."""
+        """Run the capabilities' deadline jobs (close due quizzes, group-buys); None when another process leads."""
         if not self.leader.ensure():
             return None
-        return deadlines.run_deadlines(self._session_factory, self._config(), self._clock.now(), self._closers)
+        return run_deadlines(self._session_factory, self._config(), self._clock.now(), self._deadline_jobs)
 
     def reactivation(self) -> Any:
-        """Run one reactivation pass when that capability is installed; None when another process leads."""
-        if not self.leader.ensure():
+        """Run one reactivation pass (when given one); None when another process leads."""
+        if not self.leader.ensure() or self._reactivation is None:
             return None
-        run = resolve(self._reactivation)
-        if run is None:
-            return None
-        return run(self._session_factory, self._config(), self._clock.now())
+        return self._reactivation(self._session_factory, self._config(), self._clock.now())
 
     # --- APScheduler wiring ---
 
     def start(self) -> None:
         """Start the background scheduler (an in-memory job store of its own: stores are never shared)."""
         config = self._config()
-        settings = config.scheduler
+        settings = SCHEDULER_SECTION.of(config)
         aps = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(max_workers=4)},
@@ -120,7 +120,7 @@ class Scheduler:
             self.leader.holder,
             settings.lease_seconds,
             settings.renew_seconds,
-            len(config.calendar),
+            len(CALENDAR_SECTION.of(config)),
         )
 
     def jobs(self) -> list[Any]:
@@ -142,7 +142,7 @@ class Scheduler:
             if job.id.startswith("slot:"):
                 job.remove()
         now = self._clock.now()
-        for entry in config.calendar:
+        for entry in CALENDAR_SECTION.of(config):
             if not entry.enabled:
                 continue
             for index, (trigger, _content, _days, _label) in enumerate(triggers(entry, config)):

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine, make_url
 from bot.app import create_app
 from bot.clock import FrozenClock
 from bot.services import Services, build_services
-from handlers import load_handlers
 from models import Base, migrate
 from models.db import make_engine
 from tests import factories
+from tests.factories import load_handlers
 
 PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parent.parent

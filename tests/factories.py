@@ -192,3 +192,46 @@ def make_chat_updated(chat: str, detail: str, *, create_time: int | None = None)
 def make_chat_dismissed(chat: str, *, create_time: int | None = None) -> str:
     """A customer group was dismissed."""
     return external_chat_change(chat, change_type="dismiss", create_time=create_time)
+
+
+# ------------------------------------------------------------------ the shipped capabilities
+
+from bot.config.core import Config  # noqa: E402
+from bot.registry import Registry  # noqa: E402
+from handlers import CAPABILITIES  # noqa: E402
+
+REGISTRY = Registry.of(CAPABILITIES)
+
+
+def load_handlers() -> Registry:
+    """The registry of every shipped capability (one per test session; it holds no state)."""
+    return REGISTRY
+
+
+def default_texts() -> dict[str, str]:
+    """Every packaged sentence, from the capabilities' texts files."""
+    return REGISTRY.default_texts
+
+
+def load_config(path: Any, environ: dict[str, str] | None = None) -> Config:
+    """Load a config file as the service does, with every capability's section."""
+    return REGISTRY.load_config(path, environ=environ)
+
+
+def config_loader(registry: Registry | None = None) -> Any:
+    """A loader for `registry`'s config (the shipped one by default), as the service builds it."""
+    return (registry or REGISTRY).load_config
+
+
+def config_from(data: dict[str, Any], **context: Any) -> Config:
+    """Validate a config given as data, with the shipped capabilities' sections and texts."""
+    return REGISTRY.config_model.model_validate(
+        data, context={"default_texts": REGISTRY.default_texts, "command_names": set(REGISTRY.commands), **context}
+    )
+
+
+def group_features(config: Config, group: Any) -> list[Any]:
+    """Every feature line `check-config` prints for `group`: the shell's and each capability's."""
+    from bot.features import group_features as compose
+
+    return compose(config, group, REGISTRY.feature_lines())

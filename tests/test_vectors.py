@@ -15,7 +15,7 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from wechatpy.work.crypto import PrpCrypto
 
-from bot.wecom_crypto import CallbackCrypto, SignatureRejected
+from bot.wecom.crypto import CallbackCrypto, SignatureRejected
 
 VECTORS_PATH = Path(__file__).resolve().parent / "data" / "wecom-vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))["vectors"]

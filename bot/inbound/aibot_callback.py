@@ -12,8 +12,8 @@ from flask import Blueprint, Response, request
 
 from bot.events import Event
 from bot.inbound.common import answer_url_verification, not_configured, open_post, plain, refusal, services
-from bot.mentions import mentions_in, strip_leading_mentions
-from bot.wecom_crypto import CallbackCrypto, MalformedPayload, SignatureRejected
+from bot.text import mentions_in, strip_leading_mentions
+from bot.wecom.crypto import CallbackCrypto, MalformedPayload, SignatureRejected
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("aibot_callback", __name__)

@@ -12,7 +12,7 @@ from wechatpy.work import parse_message
 
 from bot.events import Event
 from bot.inbound.common import answer_url_verification, not_configured, open_post, plain, refusal, services
-from bot.wecom_crypto import CallbackCrypto, MalformedPayload, SignatureRejected
+from bot.wecom.crypto import CallbackCrypto, MalformedPayload, SignatureRejected
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("app_callback", __name__)

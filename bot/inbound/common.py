@@ -8,7 +8,7 @@ from collections.abc import Callable
 from flask import Response, abort, current_app, request
 
 from bot.services import Services
-from bot.wecom_crypto import CallbackCrypto, MalformedPayload, SignatureRejected
+from bot.wecom.crypto import CallbackCrypto, MalformedPayload, SignatureRejected
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.outbox import RESPONSE_URL_LIFETIME_SECONDS  # noqa: F401  (re-exported for the transport)
 from bot.transports.base import DeliveryError
-from bot.wecom_api import WecomApi
-
-RESPONSE_URL_LIFETIME_SECONDS = 3600
+from bot.wecom.api import WecomApi
 
 
 def aibot_body(payload: dict[str, Any]) -> dict[str, Any]:

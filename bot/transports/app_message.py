@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.transports.base import DeliveryError
-from bot.wecom_api import HINTS, WecomApi
+from bot.wecom.api import HINTS, WecomApi
 
 
 def app_message_body(user_id: str, agent_id: str, payload: dict[str, Any]) -> dict[str, Any]:

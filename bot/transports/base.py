@@ -77,3 +77,8 @@ class Transport(Protocol):
     def send(self, message: OutgoingMessage) -> None:
         """Deliver the message or raise DeliveryError."""
         ...
+
+
+def exponential_backoff(attempts: int, base_seconds: float, max_seconds: float) -> float:
+    """Seconds before the next try after `attempts` failures: base, doubled each time, capped (no jitter)."""
+    return float(min(max_seconds, base_seconds * (2 ** max(attempts - 1, 0))))

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.config import Config, GroupConfig
+from bot.config.core import Config, GroupConfig
+from bot.outbox import queue_reply
+from bot.replies import Reply
 from bot.transports.base import DeliveryError, OutgoingMessage
 from bot.transports.limiter import Budget, Limiter
-from bot.wecom_api import WecomApi
+from bot.wecom.api import WecomApi
 from models import customer_task, outbox
 
 log = logging.getLogger(__name__)
@@ -90,20 +92,8 @@ class CustomerTaskTransport:
                 expires_at=now + timedelta(hours=settings.task_expire_hours),
                 next_poll_at=now + timedelta(seconds=settings.task_poll_seconds),
             )
-            outbox.add_message(
-                session,
-                channel="app_message",
-                target_kind="user",
-                target=group.guide,
-                payload={
-                    "msgtype": "text",
-                    "content": config.texts.render("outbound_task_confirm", group=group.name, preview=preview),
-                    "mentions": [],
-                    "purpose": "push",
-                },
-                now=now,
-                origin=f"customer_task:{msgid}",
-            )
+            confirm = config.texts.render("outbound_task_confirm", group=group.name, preview=preview)
+            queue_reply(session, Reply(confirm, to_user=group.guide), now, origin=f"customer_task:{msgid}")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.transports.base import DeliveryError
-from bot.wecom_api import WecomApi
+from bot.wecom.api import WecomApi
 
 
 def webhook_body(payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.config import Config
-from bot.config_outbound import SEND_SHARE, QuietHoursConfig
+from bot.config.core import Config
+from bot.config.outbound import SEND_SHARE, QuietHoursConfig
 from bot.transports.aibot_response import AibotResponseTransport
 from bot.transports.app_message import AppMessageTransport
 from bot.transports.appchat import AppchatTransport
@@ -22,7 +22,7 @@ from bot.transports.console import ConsoleTransport
 from bot.transports.customer_task import CustomerTaskTransport, poll_customer_tasks
 from bot.transports.limiter import Budget, Limiter, days_in_month
 from bot.transports.webhook import WebhookTransport
-from bot.wecom_api import WecomApi
+from bot.wecom.api import WecomApi
 
 log = logging.getLogger(__name__)
 

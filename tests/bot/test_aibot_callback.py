@@ -25,10 +25,10 @@ from bot.app import create_app
 from bot.clock import FrozenClock
 from bot.inbound.common import MAX_BODY_BYTES
 from bot.services import Services, build_services
-from handlers import load_handlers
 from models import OutboxMessage, ProcessedEvent
 from tests import factories
 from tests.conftest import base_config, count_rows, write_yaml
+from tests.factories import load_handlers
 
 URL = "/wecom/aibot"
 

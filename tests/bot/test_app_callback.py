@@ -27,10 +27,10 @@ from bot.clock import FrozenClock
 from bot.inbound.common import MAX_BODY_BYTES
 from bot.registry import Registry
 from bot.services import Services, build_services
-from handlers import load_handlers
 from models import OutboxMessage, ProcessedEvent
 from tests import factories
 from tests.conftest import base_config, count_rows, write_yaml
+from tests.factories import load_handlers
 
 URL = "/wecom/callback"
 VECTORS = json.loads((Path(__file__).resolve().parent.parent / "data" / "wecom-vectors.json").read_text("utf-8"))

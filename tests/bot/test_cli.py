@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.clock import FrozenClock
 from bot.events import Event
 from bot.services import Services

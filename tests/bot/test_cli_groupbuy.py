@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from bot.cli import main
+from bot.cli.main import main
 from models import OutboxMessage, groupbuy
 from models.db import make_session_factory
 from models.membership import set_display_name

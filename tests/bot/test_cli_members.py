@@ -16,7 +16,7 @@ from tests.handlers.members_chat import CUSTOMER, GROUPS, TEAM
 
 
 def run(*args: str) -> Result:
-    from bot.cli import main
+    from bot.cli.main import main
 
     environment = {"GROUPBOT_DATABASE_URL": None, "GROUPBOT_CONFIG": None}
     return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=True)

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bot.cli import main
+from bot.cli.main import main
 from models import ledger, rewards
 from models.db import make_session_factory
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 
-from bot.cli import main
+from bot.cli.main import main
 from models import nudge
 from models.db import make_session_factory
 from models.membership import join

@@ -14,14 +14,13 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.cli import main
-from bot.config import Config, Texts
-from bot.config_loader import ConfigError, Problem, default_texts, load_config
+from bot.cli.main import main
+from bot.config.core import Config, Texts
+from bot.config.loader import ConfigError, Problem
 from bot.registry import Registry
-from bot.services import config_loader
-from handlers import load_handlers
 from tests import factories
 from tests.conftest import ROOT, base_config, write_yaml
+from tests.factories import config_loader, default_texts, load_config, load_handlers
 
 EXAMPLE = ROOT / "config.example.yaml"
 ENV_NAMES = (

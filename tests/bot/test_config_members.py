@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config_loader import ConfigError, Problem, load_config
+from bot.config.loader import ConfigError, Problem
 from tests.conftest import ROOT
+from tests.factories import load_config
 
 ROLES = "roles:\n  guides: [guide01]\n  admins: [boss]\n"
 

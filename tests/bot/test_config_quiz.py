@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config
-from bot.config_loader import ConfigError, Problem, load_config
-from bot.config_quiz import QuestionConfig
-from bot.group_features import group_features
+from bot.config.loader import ConfigError, Problem
+from handlers.quiz.config import QuestionConfig
 from tests.conftest import ROOT, base_config
+from tests.factories import config_from, group_features, load_config
 from tests.handlers.quiz_chat import quiz_config
 
 
@@ -122,17 +121,17 @@ def test_answers_fold_width_case_and_spaces() -> None:
 
 def test_quiz_feature_per_group_kind() -> None:
     """check-config says: live with aibot in internal groups, degraded (1:1 answers, task result) in customer groups."""
-    config = Config.model_validate(quiz_config())
+    config = config_from(quiz_config())
     states = {g.chat_id: next(s for s in group_features(config, g) if s.feature == "quiz") for g in config.groups}
     assert states["wrgroup0001"].state == "degraded"  # outbox.transport is console in the test config
     assert states["wrcustomer01"].state == "degraded"
     assert "1:1" in states["wrcustomer01"].why and "task" in states["wrcustomer01"].why
-    wecom = Config.model_validate({**quiz_config(), "outbox": {"transport": "wecom"}})
+    wecom = config_from({**quiz_config(), "outbox": {"transport": "wecom"}})
     internal = next(s for s in group_features(wecom, wecom.groups[0]) if s.feature == "quiz")
     assert internal.state == "live"
     no_callbacks = {k: v for k, v in quiz_config().items() if k not in ("aibot", "wecom")}
-    config = Config.model_validate(no_callbacks)
+    config = config_from(no_callbacks)
     assert {next(s for s in group_features(config, g) if s.feature == "quiz").state for g in config.groups} == {"off"}
-    empty = Config.model_validate({**base_config(), "groups": quiz_config()["groups"]})
+    empty = config_from({**base_config(), "groups": quiz_config()["groups"]})
     state = next(s for s in group_features(empty, empty.groups[0]) if s.feature == "quiz")
     assert state.state == "off" and "questions" in state.why

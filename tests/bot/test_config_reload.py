@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from bot.app import create_app
-from bot.config_holder import ConfigHolder
-from bot.config_loader import ConfigError
-from bot.services import Services, config_loader
-from handlers import load_handlers
+from bot.config.holder import ConfigHolder
+from bot.config.loader import ConfigError
+from bot.services import Services
 from models import OutboxMessage, ProcessedEvent
 from tests import factories
 from tests.conftest import base_config, count_rows, write_yaml
+from tests.factories import config_loader, load_handlers
 
-HOLDER_LOG = "bot.config_holder"
+HOLDER_LOG = "bot.config.holder"
 
 
 def _touch_later(path: Path) -> None:
@@ -283,7 +283,7 @@ def test_watcher_applies_an_edit_and_logs_a_bad_one_without_any_message(
     import threading
     import time
 
-    from bot.config_holder import ConfigWatcher
+    from bot.config.holder import ConfigWatcher
 
     path = tmp_path / "config.yaml"
     _write_text(path, _keyword_yaml("旧回复"))

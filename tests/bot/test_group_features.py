@@ -7,7 +7,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.conftest import base_config, write_yaml
 
 TEAM = {"chat_id": "wrTeam", "name": "团长群", "kind": "internal", "guide": "guide01", "push": "webhook"}

@@ -18,12 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
+from bot.config.core import OutboxConfig
 from bot.events import Event
-from bot.outbox import Drainer, DrainReport, drain_once
 from bot.services import Services
 from bot.transports.base import DeliveryError, OutgoingMessage
 from bot.transports.console import ConsoleTransport
+from bot.transports.drainer import Drainer, DrainReport, drain_once
 from models import OutboxMessage
 from models import outbox as outbox_rows
 from models.db import make_session_factory
@@ -225,7 +225,7 @@ def test_retry_after_is_a_minimum(factory: sessionmaker[Session], clock: FrozenC
 
 def test_rows_blocked_together_do_not_retry_together(factory: sessionmaker[Session], clock: FrozenClock) -> None:
     """Two rows WeCom blocked in the same minute (45009) wait at least the minute, but not to the same instant."""
-    from bot.wecom_api import explain
+    from bot.wecom.api import explain
 
     ids = queue(factory, clock.now(), "一", "二")
     transport = Scripted(explain(45009, "api freq out of limit"), explain(45009, "api freq out of limit"))

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import OutboxConfig
 from bot.transports.base import OutgoingMessage
+from bot.transports.drainer import drain_once
 from models import OutboxMessage
 from models import outbox as outbox_rows
 from models.db import make_session_factory

@@ -19,12 +19,13 @@ from bot.events import Event
 from bot.registry import Registry
 from bot.replies import Reply
 from bot.router import Router
-from bot.services import Services, config_loader
+from bot.services import Services
 from handlers.help import show_help
 from handlers.keywords import keyword_reply
 from models import OutboxMessage, ProcessedEvent
 from models.db import make_session_factory
 from tests.conftest import base_config, count_rows, write_yaml
+from tests.factories import config_loader
 
 HELP_HEADER = "我能帮你做这些（发送指令即可）："
 MEMBER, GUIDE, ADMIN = "lisi", "guide01", "boss"  # roles as base_config() assigns them

@@ -33,7 +33,7 @@ WAIT_SECONDS = 20.0
 def groupbot_command() -> list[str]:
     """The installed console script, or the module when the tests run from another interpreter."""
     script = Path(sys.executable).parent / "groupbot"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli.main"]
 
 
 def free_port() -> int:

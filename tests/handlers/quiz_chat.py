@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.clock import FrozenClock
 from bot.services import Services
-from handlers.quiz import close_due_quizzes
+from handlers.quiz.commands import close_due_quizzes
 from models import OutboxMessage, ledger
 from models import quiz as quizzes
 from tests import factories

@@ -143,8 +143,8 @@ def test_fifty_simultaneous_checkins_credit_once_on_postgresql(
 ) -> None:
     """50 parallel connections, one member, one business day: one credit of 10, 49 polite refusals."""
     from bot.services import build_services
-    from handlers import load_handlers
     from tests.conftest import base_config, write_yaml
+    from tests.factories import load_handlers
     from tests.handlers.points_chat import POINTS
 
     path = write_yaml(tmp_path / "config.yaml", {**base_config(), "points": POINTS})

@@ -11,8 +11,8 @@ import pytest
 from bot.events import Event
 from bot.registry import CommandSpec
 from bot.services import Services
-from handlers import load_handlers
 from tests.conftest import base_config, write_yaml
+from tests.factories import load_handlers
 
 COMMANDS: list[CommandSpec] = list(load_handlers().commands.values())
 EXAMPLES = [(spec, given, expected) for spec in COMMANDS for given, expected in spec.examples]

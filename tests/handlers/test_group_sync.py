@@ -14,15 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
-from bot.config_loader import default_texts
-from bot.group_sync import GET, LIST, GroupSyncer, sync_chat
 from bot.services import Services
-from bot.wecom_api import WecomApi
+from bot.wecom.api import WecomApi
+from handlers.members.group_sync import GET, LIST, GroupSyncer, sync_chat
 from models import chat_sync
 from models.activity import record_activity
 from models.db import make_session_factory
 from models.membership import ChatGroup, Person, guide_of, is_member
 from tests.conftest import base_config, write_yaml
+from tests.factories import default_texts
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom
 from tests.handlers.members_chat import CUSTOMER, GROUPS, TEAM, GroupBot, make_group_bot
 from tests.transports.conftest import fake_wecom  # noqa: F401  (the fixture)
@@ -215,7 +215,7 @@ def test_refusal_waits_hours(bot: GroupBot, syncer: GroupSyncer, fake_wecom: Fak
 
 
 def run(*args: str) -> Result:
-    from bot.cli import main
+    from bot.cli.main import main
 
     environment = {"GROUPBOT_DATABASE_URL": None, "GROUPBOT_CONFIG": None}
     return CliRunner().invoke(main, list(args), env=environment, catch_exceptions=True)

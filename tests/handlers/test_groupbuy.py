@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.clock import FrozenClock
 from bot.services import Services
-from handlers.groupbuy import close_due_groupbuys
+from handlers.groupbuy.commands import close_due_groupbuys
 from models import ledger
 from models.activity import ActivityHour
 from models.membership import join, set_display_name

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.clock import FrozenClock
 from bot.services import Services
-from handlers.groupbuy import close_due_groupbuys
+from handlers.groupbuy.commands import close_due_groupbuys
 from models import OutboxMessage
 from models.groupbuy import Deal, Signup
 from tests import factories

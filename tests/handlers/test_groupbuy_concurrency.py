@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine
 from bot.clock import FrozenClock
 from bot.events import Event
 from bot.services import Services, build_services
-from handlers import load_handlers
-from handlers.groupbuy import close_due_groupbuys
+from handlers.groupbuy.commands import close_due_groupbuys
 from models import OutboxMessage
 from models.groupbuy import Deal, Signup
 from tests.conftest import write_yaml
+from tests.factories import load_handlers
 from tests.handlers.groupbuy_chat import GROUP, bot_config
 from tests.parallel import run_together
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.groupbuy_terms import Terms, TermsError, parse_deadline, parse_price, parse_terms, yuan
+from handlers.groupbuy.terms import Terms, TermsError, parse_deadline, parse_price, parse_terms, yuan
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Sunday 2026-11-22 10:00 in Shanghai.
@@ -128,8 +128,8 @@ def test_price_is_exact_in_cents() -> None:
 
 
 def _keys() -> set[str]:
-    from bot.config_loader import load_config
     from tests.conftest import ROOT
+    from tests.factories import load_config
 
     return set(load_config(ROOT / "config.example.yaml", environ={}).texts.values)
 

@@ -16,11 +16,11 @@ from bot.dispatch import Dispatcher
 from bot.events import Event
 from bot.registry import Registry
 from bot.router import Router
-from bot.services import config_loader
 from handlers.help import show_help
 from models import OutboxMessage
 from models.db import make_session_factory
 from tests.conftest import base_config, count_rows, write_yaml
+from tests.factories import config_loader
 
 MEMBER, GUIDE, ADMIN = "lisi", "guide01", "boss"  # roles as base_config() assigns them
 HELP_SUMMARY = "查看我能做什么，或某个指令的用法（帮助 指令名）。"

@@ -9,10 +9,10 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
 from bot.services import build_services
-from handlers import load_handlers
 from models import ledger
 from tests import factories
 from tests.conftest import write_yaml
+from tests.factories import load_handlers
 from tests.handlers.quiz_chat import QuizBot, quiz_config
 from tests.parallel import run_together
 

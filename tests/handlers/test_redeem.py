@@ -161,8 +161,8 @@ def test_fifty_members_redeem_the_last_unit_through_the_bot_on_postgresql(
     wide_pg: Engine, tmp_path: Path, clock: FrozenClock
 ) -> None:
     from bot.services import build_services
-    from handlers import load_handlers
     from tests.conftest import write_yaml
+    from tests.factories import load_handlers
     from tests.handlers.points_chat import bot_config
 
     path = write_yaml(tmp_path / "config.yaml", bot_config())

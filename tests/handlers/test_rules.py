@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FrozenClock
-from bot.config_loader import default_texts
 from bot.services import Services
+from tests.factories import default_texts
 from tests.handlers.members_chat import CUSTOMER, TEAM, GroupBot, make_group_bot
 
 TEXTS = default_texts()

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import FrozenClock
-from bot.config_loader import default_texts
 from bot.services import Services
 from models import outbox as outbox_rows
 from models.activity import activity_counts
 from models.membership import ChatGroup, Membership, Person, guide_of, is_member, set_display_name
 from tests import factories
+from tests.factories import default_texts
 from tests.handlers.members_chat import CUSTOMER, STRANGER, TEAM, GroupBot, make_group_bot
 
 TEXTS = default_texts()

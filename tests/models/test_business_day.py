@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config_points import PointsConfig
+from handlers.points.config import PointsConfig
 from models.business_day import (
     business_day,
     competition_ranks,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.clock import FrozenClock
 from bot.events import Event
 from bot.services import build_services
-from handlers import load_handlers
+from handlers.members.observe import member_list
 from models import OutboxMessage
 from models.activity import ActivityHour, activity_counts, record_activity
 from models.db import make_session_factory
@@ -26,11 +26,11 @@ from models.membership import (
     is_member,
     join,
     leave,
-    member_list,
     set_display_name,
     set_inviter,
 )
 from tests.conftest import base_config, write_yaml
+from tests.factories import config_from, load_handlers
 from tests.handlers.members_chat import CUSTOMER, GROUPS
 from tests.parallel import run_together
 
@@ -83,13 +83,10 @@ def test_guide_attribution(session: Session) -> None:
 
 def test_attributed_guide_prefers_a_staff_inviter() -> None:
     """The inviter is credited only when the YAML lists them as staff; otherwise the group's guide is."""
-    from bot.config import Config
-    from bot.config_loader import default_texts
-    from models.membership import attributed_guide
+    from handlers.members.observe import attributed_guide
 
-    config = Config.model_validate(
-        {**base_config(), "groups": GROUPS, "roles": {"admins": ["boss"], "guides": ["guide01", "guide02"]}},
-        context={"default_texts": default_texts()},
+    config = config_from(
+        {**base_config(), "groups": GROUPS, "roles": {"admins": ["boss"], "guides": ["guide01", "guide02"]}}
     )
     assert attributed_guide(config, CUSTOMER, "guide02") == "guide02"
     assert attributed_guide(config, CUSTOMER, "wmFriend") == "guide01"

@@ -12,14 +12,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.config import Config
-from bot.config_loader import default_texts
-from handlers.quiz import close_due_quizzes
-from handlers.quiz_results import close_quiz
+from bot.config.core import Config
+from handlers.quiz.commands import close_due_quizzes
+from handlers.quiz.results import close_quiz
 from models import OutboxMessage, ledger
 from models import quiz as quizzes
 from models.db import make_session_factory
 from tests.conftest import count_rows
+from tests.factories import config_from
 from tests.handlers.quiz_chat import GROUP, QUIZ, quiz_config
 from tests.parallel import run_together
 
@@ -28,7 +28,7 @@ QUESTION: dict[str, Any] = QUIZ["questions"][0]
 
 
 def config() -> Config:
-    return Config.model_validate(quiz_config(), context={"default_texts": default_texts()})
+    return config_from(quiz_config())
 
 
 def open_one(session: Session, chat: str = GROUP, seconds: int = 60) -> quizzes.Quiz | None:

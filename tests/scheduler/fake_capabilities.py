@@ -1,4 +1,4 @@
-"""Stand-ins for capabilities other modules provide, resolved by name as the scheduler resolves the real ones."""
+"""Stand-ins for the jobs capabilities declare, handed to the scheduler as the registry hands the real ones."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Config
-from bot.config_loader import default_texts
+from bot.config.core import Config
 from models import CalendarDelivery, OutboxMessage
 from models.db import make_session_factory
+from tests.factories import config_from
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GROUPS: list[dict[str, Any]] = [
@@ -44,7 +44,7 @@ def make_config(calendar: list[dict[str, Any]], **extra: Any) -> Config:
         "scheduler": {"grace_minutes": 60},
     }
     data.update(extra)
-    return Config.model_validate(data, context={"default_texts": default_texts()})
+    return config_from(data)
 
 
 def weekly(entry_id: str = "monday-product", **overrides: Any) -> dict[str, Any]:

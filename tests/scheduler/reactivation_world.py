@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
-from bot.config import Config
+from bot.config.core import Config
 from bot.events import Event
 from bot.services import Services
 from models import OutboxMessage
 from models.membership import join, set_display_name
 from models.nudge import Nudge
-from scheduler.reactivation import ReactivationSummary, in_holdout, run_reactivation
+from scheduler.reactivation.ladder import ReactivationSummary, in_holdout, run_reactivation
 from tests.conftest import base_config, write_yaml
 
 TEAM = "wrTeam01"

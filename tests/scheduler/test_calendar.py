@@ -12,8 +12,8 @@ from bot.clock import FrozenClock
 from bot.transports.limiter import window
 from models import outbox as outbox_rows
 from models import rate_limit
-from scheduler import content_calendar
-from scheduler.content_calendar import run_calendar
+from scheduler.calendar import slots as content_calendar
+from scheduler.calendar.slots import run_calendar
 from scheduler.runner import Scheduler
 from tests.parallel import run_together
 from tests.scheduler.harness import SHANGHAI, deliveries, factory_for, local, make_config, posts, weekly
@@ -105,7 +105,7 @@ def test_grace_and_skip_after_downtime(engine: Engine, caplog: pytest.LogCapture
     clock = FrozenClock(local(2026, 11, 23, 9, 0))
     Scheduler(factory, lambda: config, clock).calendar()
     clock.set(local(2026, 11, 23, 12, 15))
-    with caplog.at_level(logging.WARNING, logger="scheduler.content_calendar"):
+    with caplog.at_level(logging.WARNING, logger="scheduler.calendar.slots"):
         report = Scheduler(factory, lambda: config, clock).calendar()
 
     assert report is not None and (report.queued, report.skipped) == (2, 2)
@@ -226,7 +226,7 @@ def test_a_customer_group_with_its_monthly_tasks_spent_is_not_queued_a_post_for_
             session, channel="group", target_kind="chat", target="wr-cust", payload={"content": "欢迎"}, now=clock.now()
         )
     clock.set(local(2026, 11, 23, 10, 0, 30))
-    with caplog.at_level(logging.WARNING, logger="scheduler.content_calendar"):
+    with caplog.at_level(logging.WARNING, logger="scheduler.calendar.slots"):
         report = run_calendar(factory, config, clock.now(), worker="t")
     assert (report.queued, report.over_cap) == (2, 1)
     assert [row.target for row in posts(factory)] == ["wr-cust", "wr-team", "wr-app"]  # the welcome, then two posts

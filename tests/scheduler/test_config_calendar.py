@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bot.cli import main
-from bot.config_loader import ConfigError, load_config
+from bot.cli.main import main
+from bot.config.loader import ConfigError
+from tests.factories import load_config
 from tests.scheduler.harness import make_config
 
 BASE = """\

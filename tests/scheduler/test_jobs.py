@@ -9,13 +9,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
-from scheduler import deadlines
-from scheduler.optional import resolve
-from scheduler.runner import REACTIVATION, Scheduler
+from scheduler.runner import Scheduler
 from tests.scheduler import fake_capabilities
 from tests.scheduler.harness import factory_for, local, make_config
-
-FAKE = "tests.scheduler.fake_capabilities"
 
 
 @pytest.fixture(autouse=True)
@@ -25,19 +21,16 @@ def fresh_calls() -> Iterator[None]:
     fake_capabilities.CALLS.clear()
 
 
-def test_the_wired_names_are_the_agreed_contracts() -> None:
-    """The lead verifies these at merge: quiz and group-buy closers, and the reactivation pass."""
-    assert deadlines.CLOSERS == ("handlers.quiz:close_due_quizzes", "handlers.groupbuy:close_due_groupbuys")
-    assert REACTIVATION == "scheduler.reactivation:run_reactivation"
+def test_the_capabilities_declare_their_deadline_jobs() -> None:
+    """Quiz and group-buy declare their closers; the scheduler runs what the registry lists, nothing by name."""
+    from handlers.groupbuy.commands import close_due_groupbuys
+    from handlers.quiz.results import close_due_quizzes
+    from tests.factories import REGISTRY
 
-
-def test_a_missing_capability_is_skipped_but_a_broken_one_is_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="scheduler.optional"):
-        assert resolve("handlers.no_such_capability:close_due") is None
-    assert "handlers.no_such_capability is not part of this build" in caplog.text
-    assert resolve(f"{FAKE}:close_due") is fake_capabilities.close_due
-    with pytest.raises(AttributeError, match="has no function 'close_nothing'"):
-        resolve(f"{FAKE}:close_nothing")
+    assert REGISTRY.deadline_jobs() == [
+        ("quiz:close_due_quizzes", close_due_quizzes),
+        ("groupbuy:close_due_groupbuys", close_due_groupbuys),
+    ]
 
 
 def test_leader_calls_every_closer_each_minute_and_one_failure_does_not_stop_the_rest(
@@ -46,12 +39,12 @@ def test_leader_calls_every_closer_each_minute_and_one_failure_does_not_stop_the
     factory = factory_for(engine)
     config = make_config([])
     clock = FrozenClock(local(2026, 11, 23, 10, 0))
-    closers = (f"{FAKE}:close_broken", "handlers.not_built_yet:close_due_things", f"{FAKE}:close_due")
-    leader = Scheduler(factory, lambda: config, clock, holder="leader", closers=closers)
-    standby = Scheduler(factory, lambda: config, clock, holder="standby", closers=closers)
+    jobs = (("fake:close_broken", fake_capabilities.close_broken), ("fake:close_due", fake_capabilities.close_due))
+    leader = Scheduler(factory, lambda: config, clock, holder="leader", deadline_jobs=jobs)
+    standby = Scheduler(factory, lambda: config, clock, holder="standby", deadline_jobs=jobs)
     with caplog.at_level(logging.ERROR):
-        assert leader.deadlines() == {f"{FAKE}:close_due": 2}
-    assert "deadline closer tests.scheduler.fake_capabilities:close_broken failed" in caplog.text
+        assert leader.deadlines() == {"fake:close_due": 2}
+    assert "deadline job fake:close_broken failed" in caplog.text
     assert standby.deadlines() is None
     clock.advance(minutes=1)
     leader.deadlines()
@@ -67,12 +60,12 @@ def test_reactivation_runs_on_the_leader_only_and_is_skipped_when_not_installed(
     factory = factory_for(engine)
     config = make_config([])
     clock = FrozenClock(local(2026, 11, 23, 10, 0))
-    leader = Scheduler(factory, lambda: config, clock, holder="a", reactivation=f"{FAKE}:run_reactivation")
-    standby = Scheduler(factory, lambda: config, clock, holder="b", reactivation=f"{FAKE}:run_reactivation")
+    leader = Scheduler(factory, lambda: config, clock, holder="a", reactivation=fake_capabilities.run_reactivation)
+    standby = Scheduler(factory, lambda: config, clock, holder="b", reactivation=fake_capabilities.run_reactivation)
     assert leader.reactivation() == "nudged"
     assert standby.reactivation() is None
     assert fake_capabilities.CALLS == [("reactivation", clock.now())]
-    absent = Scheduler(factory, lambda: config, clock, holder="a", reactivation="scheduler.not_here:run_reactivation")
+    absent = Scheduler(factory, lambda: config, clock, holder="a", reactivation=None)
     assert absent.reactivation() is None
 
 

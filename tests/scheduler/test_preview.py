@@ -7,11 +7,11 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.transports.limiter import window
 from models import outbox as outbox_rows
 from models import rate_limit
-from scheduler.preview import plan
+from scheduler.calendar.preview import plan
 from tests.conftest import write_yaml
 from tests.scheduler.harness import GROUPS, SHANGHAI, factory_for, local, make_config
 

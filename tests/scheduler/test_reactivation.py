@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
 from bot.services import Services, build_services
-from handlers import load_handlers
 from models.nudge import figures
-from scheduler.reactivation import run_reactivation
+from scheduler.reactivation.ladder import run_reactivation
+from tests.factories import config_from, load_handlers
 from tests.parallel import run_together
 from tests.scheduler.reactivation_world import (
     GUIDE,
@@ -142,7 +142,7 @@ def test_holdout_is_never_nudged_but_recorded_at_every_step(make_services: Maker
 
 
 def test_holdout_is_stable_and_close_to_its_share() -> None:
-    from scheduler.reactivation import in_holdout
+    from scheduler.reactivation.ladder import in_holdout
 
     users = [f"wm{index:06d}" for index in range(4000)]
     first = [in_holdout(user, "salt", 10) for user in users]
@@ -307,14 +307,11 @@ def test_parallel_passes_on_postgresql_nudge_each_member_once(
 )
 def test_every_silence_falls_in_at_most_one_step_window(gaps: list[int], catch_up: int, silence_minutes: int) -> None:
     """The steps' windows never overlap and leave no hole between the first step and the last one's catch-up."""
-    from bot.config import Config
-    from scheduler.reactivation import _windows
+    from scheduler.reactivation.ladder import _windows
 
     days = [sum(gaps[: i + 1]) + 6 for i in range(len(gaps))]
     ladder = [{"after_days": d, "action": "tell_guide"} for d in days]
-    config = Config.model_validate(
-        {"reactivation": {"ladder": ladder, "catch_up_days": catch_up}}, context={"default_texts": {}}
-    )
+    config = config_from({"reactivation": {"ladder": ladder, "catch_up_days": catch_up}})
     last_active = START - timedelta(minutes=silence_minutes)
     holding = [w.step for w in _windows(config, START) if w.silent_since <= last_active <= w.silent_until]
     silent = timedelta(minutes=silence_minutes)

@@ -8,8 +8,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config_calendar import WEEKDAYS
-from scheduler.content_calendar import slots_between
+from scheduler.calendar.config import WEEKDAYS
+from scheduler.calendar.slots import slots_between
 from tests.scheduler.harness import SHANGHAI, local, make_config
 
 START = local(2026, 11, 20, 0, 0)

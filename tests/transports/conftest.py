@@ -10,12 +10,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import Config
-from bot.config_loader import default_texts
+from bot.config.core import Config
 from bot.transports.wecom import WecomTransport, build_wecom_transport
 from models import OutboxMessage
 from models import outbox as outbox_rows
 from models.db import make_session_factory
+from tests.factories import config_from
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom, start_fake_wecom
 
 WEBHOOK_KEY = "robot-key-0001"
@@ -76,7 +76,7 @@ def wecom_config(fake: FakeWecom, **outbound: Any) -> Config:
         "outbound": settings,
         "groups": GROUPS,
     }
-    return Config.model_validate(data, context={"default_texts": default_texts()})
+    return config_from(data)
 
 
 @pytest.fixture

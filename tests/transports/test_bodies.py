@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
+from bot.config.core import OutboxConfig
 from bot.events import Event
-from bot.outbox import Drainer, DrainReport, drain_once, make_transport, queue_reply
+from bot.outbox import queue_reply
 from bot.replies import Reply
 from bot.transports.console import ConsoleTransport
 from bot.transports.customer_task import poll_customer_tasks
+from bot.transports.drainer import Drainer, DrainReport, drain_once, make_transport
 from bot.transports.wecom import WecomTransport, build_wecom_transport
 from models import OutboxMessage, customer_task
 from models import outbox as outbox_rows
@@ -228,7 +229,7 @@ def test_aibot_late_answer_posts_once_to_response_url(
         response_url=url,
     )
     with factory.begin() as session:
-        queued = queue_reply(session, Reply("订单已发货", via_response_url=True), event, clock.now())
+        queued = queue_reply(session, Reply("订单已发货", via_response_url=True), clock.now(), origin=event)
         assert queued is not None
         row_id = queued.id
     transport = make_wecom()
@@ -257,7 +258,7 @@ def test_aibot_answer_after_its_hour_fails_without_calling(
         response_url=f"{fake_wecom.base_url}/cgi-bin/aibot/response?response_code=x",
     )
     with factory.begin() as session:
-        queued = queue_reply(session, Reply("晚了", via_response_url=True), event, clock.now())
+        queued = queue_reply(session, Reply("晚了", via_response_url=True), clock.now(), origin=event)
         assert queued is not None
         row_id = queued.id
     clock.advance(hours=1)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import OutboxConfig
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import WecomTransport
 from models import OutboxMessage
 from tests.fake_wecom import FakeWecom

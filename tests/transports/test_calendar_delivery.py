@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import Config, OutboxConfig
-from bot.config_loader import default_texts
-from bot.outbox import drain_once
+from bot.config.core import Config, OutboxConfig
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import WecomTransport
-from scheduler.content_calendar import run_calendar
+from scheduler.calendar.slots import run_calendar
+from tests.factories import config_from
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom
 from tests.scheduler.harness import local
 from tests.transports.conftest import GROUPS
@@ -36,7 +36,7 @@ def calendar_config(fake: FakeWecom, calendar: list[dict[str, Any]], quiet: dict
         "groups": GROUPS,
         "calendar": calendar,
     }
-    return Config.model_validate(data, context={"default_texts": default_texts()})
+    return config_from(data)
 
 
 def test_news_card_is_a_card_where_wecom_allows_and_a_link_task_in_customer_groups(

@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.clock import FrozenClock, SystemClock
 from models import OutboxMessage, customer_task
 from models import outbox as outbox_rows

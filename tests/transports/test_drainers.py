@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock, SystemClock
-from bot.config import OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import OutboxConfig
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import build_wecom_transport
 from models import OutboxMessage
 from models import outbox as outbox_rows
@@ -86,8 +86,8 @@ def test_two_drainers_send_1000_rows_exactly_once_on_postgresql(
 DOOMED_DRAINER = """
 import sys
 from bot.clock import SystemClock
-from bot.config import OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import OutboxConfig
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import build_wecom_transport
 from models.db import make_engine, make_session_factory
 from tests.fake_wecom import FakeWecom

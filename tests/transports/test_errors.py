@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import OutboxConfig
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import WecomTransport
-from bot.wecom_api import WecomApi
+from bot.wecom.api import WecomApi
 from models.db import make_session_factory
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom
 from tests.parallel import run_together

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
 from bot.transports.base import DeliveryError
-from bot.wecom_api import WecomApi
+from bot.wecom.api import WecomApi
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom
 
 

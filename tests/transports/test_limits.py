@@ -12,11 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
-from bot.config_outbound import QuietHoursConfig
+from bot.config.core import OutboxConfig
+from bot.config.outbound import QuietHoursConfig
 from bot.events import Event
-from bot.outbox import drain_once, queue_reply
+from bot.outbox import queue_reply
 from bot.replies import Reply
+from bot.transports.drainer import drain_once
 from bot.transports.limiter import days_in_month
 from bot.transports.wecom import WecomTransport, build_wecom_transport, quiet_until
 from models import OutboxMessage
@@ -146,8 +147,8 @@ def test_quiet_hours_hold_pushes_but_not_answers(
     transport = build_wecom_transport(lambda: config, factory, clock)
     event = Event(kind="text", source="app", user_id="guide01", chat_id=None, at=clock.now(), text="积分", msg_id="q1")
     with factory.begin() as session:
-        answer = queue_reply(session, Reply("你的积分是 10"), event, clock.now())
-        push = queue_reply(session, Reply("晚安公告", to_chat="wr-internal"), event, clock.now())
+        answer = queue_reply(session, Reply("你的积分是 10"), clock.now(), origin=event)
+        push = queue_reply(session, Reply("晚安公告", to_chat="wr-internal"), clock.now(), origin=event)
         assert answer is not None and push is not None
         answer_id, push_id = answer.id, push.id
 

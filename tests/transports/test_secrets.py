@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import Config, OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import Config, OutboxConfig
 from bot.transports.base import redact
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import WecomTransport
 from models import OutboxMessage
 from tests.fake_wecom import SECRET, FakeWecom

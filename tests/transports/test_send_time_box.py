@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FrozenClock
-from bot.config import Config, OutboxConfig
-from bot.config_loader import ConfigError, load_config
-from bot.outbox import drain_once
+from bot.config.core import Config, OutboxConfig
+from bot.config.loader import ConfigError
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import WecomTransport
 from models import OutboxMessage
 from models import outbox as outbox_rows
+from tests.factories import load_config
 from tests.fake_wecom import FakeWecom
 from tests.transports.conftest import wecom_config
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.clock import FrozenClock
-from bot.config import OutboxConfig
-from bot.outbox import drain_once
+from bot.config.core import OutboxConfig
 from bot.transports.customer_task import poll_customer_tasks
+from bot.transports.drainer import drain_once
 from bot.transports.wecom import WecomTransport
 from models import customer_task
 from tests.fake_wecom import FakeWecom

@@ -1,0 +1,21 @@
+"""Group-buys (开团 · 接龙 · 成团): guides open deals, members sign up, deals close and form."""
+
+from __future__ import annotations
+
+from bot.registry import Capability
+from handlers.groupbuy import commands
+from handlers.groupbuy.cli import groupbuy_group, guides
+from handlers.groupbuy.commands import close_due_groupbuys
+from handlers.groupbuy.config import GROUPBUY_SECTION
+from handlers.groupbuy.features import groupbuy_features
+
+CAPABILITY = Capability(
+    name="groupbuy",
+    modules=(commands,),
+    section=GROUPBUY_SECTION,
+    texts="handlers.groupbuy",
+    cli=(groupbuy_group,),
+    reports=(guides,),
+    deadlines=(close_due_groupbuys,),
+    features=(groupbuy_features,),
+)

@@ -1,0 +1,438 @@
+"""团购: guides open deals (开团), members sign up (接龙/报名) and cancel, deals close and form (成团) or not."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config.core import Config
+from bot.context import Context
+from bot.outbox import queue_reply
+from bot.registry import command
+from bot.replies import Reply
+from bot.text import split_words
+from handlers.groupbuy.config import GROUPBUY_SECTION
+from handlers.groupbuy.terms import TermsError, fold, parse_terms, yuan
+from handlers.points.config import POINTS_SECTION
+from handlers.points.rules import command_name
+from models import groupbuy, ledger
+from models.activity import record_activity
+from models.groupbuy import Closed, Deal, Signup
+from models.membership import display_names, guide_of
+
+log = logging.getLogger(__name__)
+
+# WeCom gives external contacts (WeChat users) userids starting with these; an app message cannot reach them.
+EXTERNAL_ID_PREFIXES = ("wm", "wo")
+MAX_QUANTITY = 100_000
+# A roster in chat stops here; the CLI export has everyone.
+ROSTER_LINES = 100
+
+
+def _render(config: Config, key: str, **fields: object) -> str:
+    return config.texts.render(key, **fields)
+
+
+def _local(config: Config, at: datetime) -> str:
+    return at.astimezone(config.zone).strftime("%m-%d %H:%M")
+
+
+def summary(config: Config, deal: Deal, join_word: str) -> str:
+    """The deal as members see it: terms and how to sign up."""
+    return _render(
+        config,
+        "groupbuy_summary",
+        code=deal.code,
+        title=deal.title,
+        price=yuan(deal.price_cents),
+        places=deal.places,
+        min_members=deal.min_members,
+        limit=deal.per_member_limit,
+        deadline=_local(config, deal.deadline_at),
+        left=deal.places - deal.taken,
+        command=join_word,
+    )
+
+
+def _find(ctx: Context, raw: str) -> Deal | str:
+    """Return the deal 团号 `raw` names, or the reply saying there is none."""
+    code = fold(raw).strip()
+    deal = groupbuy.find(ctx.session, code) if code.isascii() and len(code) <= 16 else None
+    if deal is None:
+        return ctx.text("groupbuy_unknown_code", code=raw, command=command_name(ctx, "我的团购"))
+    return deal
+
+
+def _group_for(ctx: Context, wanted: str | None) -> str | None | Reply:
+    """Return the chat a new deal is announced in: the named group, else the chat it was opened in."""
+    if wanted is None:
+        return ctx.chat.chat_id if ctx.chat else None
+    for group in ctx.config.groups:
+        if wanted in (group.name, group.chat_id):
+            return group.chat_id
+    return Reply(ctx.text("groupbuy_unknown_group", group=wanted))
+
+
+@command(
+    "开团",
+    aliases=["groupbuy"],
+    role="guide",
+    examples=[("开团 阳光玫瑰葡萄 价格=39.9 名额=50 截止=2小时 成团=10 限购=2", "团号")],
+)
+def open_deal(ctx: Context, args: str) -> list[Reply] | str:
+    """导购开团：开团 标题 价格=39.9 名额=50 截止=今晚20:00 [成团=10] [限购=2] [群=群名]。"""
+    settings = GROUPBUY_SECTION.of(ctx.config)
+    try:
+        terms = parse_terms(
+            args, now=ctx.now(), zone=ctx.config.zone, default_limit=settings.default_limit, horizon=settings.horizon
+        )
+    except TermsError as problem:
+        return ctx.text(problem.key, **problem.fields, command=command_name(ctx, "开团"))
+    chat_id = _group_for(ctx, terms.group)
+    if isinstance(chat_id, Reply):
+        return [chat_id]
+    deal = groupbuy.open_deal(
+        ctx.session,
+        code_style=settings.code_style,
+        code_prefix=settings.code_prefix,
+        title=terms.title,
+        price_cents=terms.price_cents,
+        places=terms.places,
+        min_members=terms.min_members,
+        per_member_limit=terms.limit,
+        deadline_at=terms.deadline,
+        opened_by=ctx.member.user_id or "unknown",
+        chat_id=chat_id,
+        at=ctx.now(),
+    )
+    text = summary(ctx.config, deal, command_name(ctx, "接龙"))
+    replies = [Reply(ctx.text("groupbuy_opened", code=deal.code, summary=text))]
+    if chat_id is not None and (ctx.chat is None or ctx.chat.chat_id != chat_id):
+        # Opened 1:1 for a customer group: the group hears of it through its push (a task the guide confirms).
+        replies.append(Reply(text, to_chat=chat_id))
+    return replies
+
+
+def _credited_guide(ctx: Context, user_id: str, deal: Deal) -> str | None:
+    """The guide this member belongs to: in the deal's group, else their latest group, else the group's guide."""
+    guide = guide_of(ctx.session, user_id, deal.chat_id) if deal.chat_id else None
+    guide = guide or guide_of(ctx.session, user_id)
+    if guide is None and deal.chat_id:
+        group = ctx.config.group(deal.chat_id)
+        guide = group.guide if group else None
+    return guide
+
+
+def _quantity(raw: str) -> int | None:
+    digits = fold(raw).strip().removesuffix("份").removesuffix("件")
+    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(MAX_QUANTITY)):
+        return None
+    number = int(digits)
+    return number if 1 <= number <= MAX_QUANTITY else None
+
+
+@command("接龙", aliases=["报名", "跟团"], role="member", examples=[("接龙 NOPE", "没有团号")])
+def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
+    """接龙报名：接龙 团号 [数量]（群里只有一个团时可省略团号）。"""
+    user = ctx.member.user_id
+    if not user:
+        return None
+    words = split_words(args)
+    join_word = command_name(ctx, "接龙")
+    if len(words) > 2:
+        return ctx.text("groupbuy_join_usage", command=join_word)
+    if not words or (
+        len(words) == 1 and _quantity(words[0]) is not None and groupbuy.find(ctx.session, words[0]) is None
+    ):
+        # 「接龙」 or 「接龙 2」 in a group with exactly one open deal means that deal.
+        deals = groupbuy.open_in_chat(ctx.session, ctx.chat.chat_id) if ctx.chat else []
+        if len(deals) != 1:
+            codes = "、".join(d.code for d in deals)
+            return ctx.text("groupbuy_join_which" if deals else "groupbuy_join_usage", command=join_word, codes=codes)
+        words = [deals[0].code, *words]
+    found = _find(ctx, words[0])
+    if isinstance(found, str):
+        return found
+    quantity = _quantity(words[1]) if len(words) == 2 else 1
+    if quantity is None:
+        return ctx.text("groupbuy_bad_quantity", value=words[1], limit=found.per_member_limit)
+    chat_id = ctx.chat.chat_id if ctx.chat else None
+    result = groupbuy.sign_up(
+        ctx.session,
+        found.id,
+        user_id=user,
+        chat_id=chat_id,
+        quantity=quantity,
+        guide=_credited_guide(ctx, user, found),
+        at=ctx.now(),
+    )
+    deal = result.deal or found
+    if result.status == "closed":
+        return ctx.text("groupbuy_closed", code=deal.code, title=deal.title)
+    if result.status == "limit":
+        return ctx.text("groupbuy_over_limit", code=deal.code, limit=deal.per_member_limit, quantity=quantity)
+    signup = result.signup
+    assert signup is not None
+    if result.status == "already":
+        state = ctx.text(f"groupbuy_status_{signup.status}")
+        return ctx.text(
+            "groupbuy_already", code=deal.code, number=signup.number, status=state, command=command_name(ctx, "取消")
+        )
+    record_activity(ctx.session, chat_id=chat_id or deal.chat_id, user_id=user, at=ctx.now(), kind="signup")
+    if result.status == "waitlisted":
+        return ctx.text(
+            "groupbuy_waitlisted", code=deal.code, title=deal.title, number=signup.number, position=result.position
+        )
+    replies = [
+        Reply(
+            ctx.text(
+                "groupbuy_joined",
+                code=deal.code,
+                title=deal.title,
+                number=signup.number,
+                quantity=quantity,
+                amount=yuan(quantity * deal.price_cents),
+                left=deal.places - deal.taken,
+            )
+        )
+    ]
+    if GROUPBUY_SECTION.of(ctx.config).close_when_full and deal.taken >= deal.places:
+        closed = groupbuy.close(ctx.session, deal.id, by="full", at=ctx.now())
+        if closed is not None:
+            replies.extend(settle_close(ctx.session, ctx.config, closed, ctx.now()))
+    return replies
+
+
+@command("取消", aliases=["取消报名", "取消接龙"], role="member", examples=[("取消 NOPE", "没有团号")])
+def cancel(ctx: Context, args: str) -> list[Reply] | str | None:
+    """取消报名：取消 团号（群里只有一个团时可省略团号）；空出的名额按顺序给候补。"""
+    user = ctx.member.user_id
+    if not user:
+        return None
+    words = split_words(args)
+    if not words and ctx.chat is not None:
+        # 「取消」 in a group with exactly one open deal means that deal, as 「接龙」 does.
+        deals = groupbuy.open_in_chat(ctx.session, ctx.chat.chat_id)
+        words = [deals[0].code] if len(deals) == 1 else []
+    if len(words) != 1:
+        return ctx.text("groupbuy_cancel_usage", command=command_name(ctx, "取消"))
+    found = _find(ctx, words[0])
+    if isinstance(found, str):
+        return found
+    result = groupbuy.cancel(ctx.session, found.id, user_id=user, at=ctx.now())
+    if result.status == "missing":
+        return ctx.text("groupbuy_not_signed_up", code=found.code, command=command_name(ctx, "接龙"))
+    if result.status == "closed":
+        return ctx.text("groupbuy_cancel_closed", code=found.code)
+    assert result.deal is not None and result.signup is not None
+    deal = result.deal
+    replies = [Reply(ctx.text("groupbuy_cancelled", code=deal.code, title=deal.title, number=result.signup.number))]
+    for promoted in result.promoted:
+        text = ctx.text(
+            "groupbuy_promoted",
+            code=deal.code,
+            title=deal.title,
+            number=promoted.number,
+            quantity=promoted.quantity,
+            amount=yuan(promoted.quantity * deal.price_cents),
+        )
+        replies.append(member_notice(ctx.session, ctx.config, deal, promoted, text))
+    return replies
+
+
+@command("我的团购", aliases=["mygroupbuys"], role="member", examples=[("我的团购", "还没有")])
+def my_signups(ctx: Context, args: str) -> str | None:
+    """查看我报名的团购与跟团号。"""
+    user = ctx.member.user_id
+    if not user:
+        return None
+    found = groupbuy.of_member(ctx.session, user, GROUPBUY_SECTION.of(ctx.config).my_list_size)
+    if not found:
+        return ctx.text("groupbuy_mine_empty", command=command_name(ctx, "接龙"))
+    lines = [ctx.text("groupbuy_mine_header")]
+    for signup, deal in found:
+        state = (
+            deal_state(ctx.config, deal) if deal.status == "closed" else ctx.text(f"groupbuy_status_{signup.status}")
+        )
+        lines.append(
+            ctx.text(
+                "groupbuy_mine_line",
+                code=deal.code,
+                title=deal.title,
+                number=signup.number,
+                quantity=signup.quantity,
+                amount=yuan(signup.quantity * deal.price_cents),
+                status=state,
+                deadline=_local(ctx.config, deal.deadline_at),
+            )
+        )
+    return "\n".join(lines)
+
+
+def deal_state(config: Config, deal: Deal) -> str:
+    """Say whether a deal is open, formed or did not form."""
+    return _render(config, f"groupbuy_state_{deal.outcome or deal.status}")
+
+
+@command("截团", aliases=["closegroupbuy"], role="guide", examples=[("截团 NOPE", "没有团号")])
+def close_deal(ctx: Context, args: str) -> list[Reply] | str:
+    """导购截团：截团 团号，立即结束接龙并公布是否成团。"""
+    words = split_words(args)
+    if len(words) != 1:
+        return ctx.text("groupbuy_close_usage", command=command_name(ctx, "截团"))
+    found = _find(ctx, words[0])
+    if isinstance(found, str):
+        return found
+    closed = groupbuy.close(ctx.session, found.id, by=ctx.member.user_id or "unknown", at=ctx.now())
+    if closed is None:
+        return ctx.text("groupbuy_already_closed", code=found.code, state=deal_state(ctx.config, found))
+    notices = settle_close(ctx.session, ctx.config, closed, ctx.now())
+    here = ctx.chat is not None and ctx.chat.chat_id == closed.deal.chat_id
+    if here:
+        # Closed in its own group: the announcement is the answer, not a second push.
+        return [Reply(notices[0].text, mentions=notices[0].mentions), *notices[1:]]
+    state = deal_state(ctx.config, closed.deal)
+    return [Reply(ctx.text("groupbuy_close_done", code=closed.deal.code, state=state)), *notices]
+
+
+@command("团购名单", aliases=["roster"], role="guide", examples=[("团购名单 NOPE", "没有团号")])
+def roster(ctx: Context, args: str) -> str:
+    """导购查看接龙名单：团购名单 团号（跟团号、名字、数量、导购）。"""
+    words = split_words(args)
+    if len(words) != 1:
+        return ctx.text("groupbuy_roster_usage", command=command_name(ctx, "团购名单"))
+    found = _find(ctx, words[0])
+    if isinstance(found, str):
+        return found
+    return roster_text(ctx.session, ctx.config, found)
+
+
+def roster_text(session: Session, config: Config, deal: Deal) -> str:
+    """The numbered roster of a deal, confirmed then waitlisted, with totals."""
+    confirmed = groupbuy.signups(session, deal.id, "confirmed")
+    waiting = groupbuy.signups(session, deal.id, "waitlisted")
+    people = display_names(session, [s.user_id for s in confirmed + waiting] + [s.guide for s in confirmed if s.guide])
+    quantity = sum(s.quantity for s in confirmed)
+    lines = [
+        _render(
+            config,
+            "groupbuy_roster_header",
+            code=deal.code,
+            title=deal.title,
+            state=deal_state(config, deal),
+            members=len(confirmed),
+            quantity=quantity,
+            amount=yuan(quantity * deal.price_cents),
+            places=deal.places,
+        )
+    ]
+    for signup in confirmed[:ROSTER_LINES]:
+        guide = people.get(signup.guide, signup.guide) if signup.guide else _render(config, "groupbuy_no_guide")
+        lines.append(
+            _render(
+                config,
+                "groupbuy_roster_line",
+                number=signup.number,
+                name=people[signup.user_id],
+                quantity=signup.quantity,
+                guide=guide,
+            )
+        )
+    if len(confirmed) > ROSTER_LINES:
+        lines.append(_render(config, "groupbuy_roster_more", count=len(confirmed) - ROSTER_LINES))
+    if waiting:
+        names = "、".join(people[s.user_id] for s in waiting[:ROSTER_LINES])
+        lines.append(_render(config, "groupbuy_roster_waitlist", count=len(waiting), names=names))
+    if not confirmed and not waiting:
+        lines.append(_render(config, "groupbuy_roster_empty"))
+    return "\n".join(lines)
+
+
+def member_notice(session: Session, config: Config, deal: Deal, signup: Signup, text: str) -> Reply:
+    """Tell one member something 1:1: staff by app message; a WeChat customer through their guide.
+
+    An app message reaches only people in the company directory, and no WeCom API lets a bot write
+    to one customer without their guide confirming a task, so the guide gets the note to pass on.
+    """
+    if not signup.user_id.startswith(EXTERNAL_ID_PREFIXES):
+        return Reply(text, to_user=signup.user_id)
+    name = display_names(session, [signup.user_id])[signup.user_id]
+    relay = _render(config, "groupbuy_relay", name=name, user=signup.user_id, message=text)
+    return Reply(relay, to_user=signup.guide or deal.opened_by)
+
+
+def _group_reply(config: Config, deal: Deal, text: str, mentions: Iterable[str] = ()) -> Reply:
+    # A chat the YAML does not list has no push transport; its opener hears instead of a failing push.
+    if deal.chat_id and config.group(deal.chat_id) is not None:
+        return Reply(text, to_chat=deal.chat_id, mentions=tuple(mentions))
+    return Reply(text, to_user=deal.opened_by)
+
+
+def settle_close(session: Session, config: Config, closed: Closed, now: datetime) -> list[Reply]:
+    """Credit a formed deal's members their points; return the group announcement (first) and the member notices."""
+    deal = closed.deal
+    quantity = sum(s.quantity for s in closed.confirmed)
+    fields = {
+        "code": deal.code,
+        "title": deal.title,
+        "members": len(closed.confirmed),
+        "quantity": quantity,
+        "amount": yuan(quantity * deal.price_cents),
+        "min_members": deal.min_members,
+    }
+    if closed.formed:
+        replies = [_group_reply(config, deal, _render(config, "groupbuy_formed", **fields))]
+        _credit_points(session, config, deal, closed.confirmed, now)
+        note = _render(config, "groupbuy_member_waitlist_closed", **fields)
+        replies.extend(member_notice(session, config, deal, s, note) for s in closed.waitlisted)
+        return replies
+    replies = [_group_reply(config, deal, _render(config, "groupbuy_not_formed", **fields))]
+    note = _render(config, "groupbuy_member_not_formed", **fields)
+    replies.extend(member_notice(session, config, deal, s, note) for s in closed.confirmed + closed.waitlisted)
+    return replies
+
+
+def _credit_points(session: Session, config: Config, deal: Deal, confirmed: list[Signup], now: datetime) -> None:
+    points = GROUPBUY_SECTION.of(config).points_per_signup
+    if not points:
+        return
+    day = POINTS_SECTION.of(config).day(now, config.zone)
+    for signup in confirmed:
+        # Keyed per deal and member: a second close (or a retried one) can never credit twice.
+        ledger.post(
+            session,
+            user_id=signup.user_id,
+            delta=points,
+            reason="groupbuy",
+            key=f"groupbuy:{deal.id}:{signup.user_id}",
+            actor="system",
+            at=now,
+            day=day,
+            chat_id=deal.chat_id,
+            note=deal.code,
+            daily_cap=POINTS_SECTION.of(config).cap,
+        )
+
+
+def close_due_groupbuys(session_factory: sessionmaker[Session], config: Config, now: datetime) -> int:
+    """Close every open deal whose deadline has passed, announcing each once; return how many this call closed.
+
+    Each deal closes in its own transaction with its announcements queued in the outbox, so two
+    processes running this at once close (and announce) every deal exactly once between them.
+    """
+    with session_factory() as session:
+        ids = groupbuy.due(session, now)
+    count = 0
+    for deal_id in ids:
+        with session_factory.begin() as session:
+            closed = groupbuy.close(session, deal_id, by="deadline", at=now)
+            if closed is None:
+                continue
+            for reply in settle_close(session, config, closed, now):
+                queue_reply(session, reply, now, origin=f"groupbuy:{closed.deal.code}:close")
+            count += 1
+            log.info("group-buy %s closed at its deadline: %s", closed.deal.code, closed.deal.outcome)
+    return count

@@ -1,0 +1,70 @@
+"""What the points commands share: today's business day, titled names, and the tier-up announcement."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from datetime import date
+
+from bot.context import Context
+from bot.replies import Reply
+from handlers.points.config import POINTS_SECTION
+from models import ledger
+from models.ledger import PostResult
+from models.membership import display_names
+
+
+def today(ctx: Context) -> date:
+    """Return the business day of the event being handled."""
+    return POINTS_SECTION.of(ctx.config).day(ctx.now(), ctx.config.zone)
+
+
+def half_width(word: str) -> str:
+    """Fold full-width letters, digits and signs to ASCII, as a Chinese keyboard types them (「Ａ０１」 → 「A01」)."""
+    return unicodedata.normalize("NFKC", word)
+
+
+def parse_count(word: str, high: int) -> int | None:
+    """Return the whole number 1..`high` written in `word` (full-width digits too), or None."""
+    digits = half_width(word)
+    # Only ASCII digits: int() alone would also take "+5", "1_000" or "٣"; the length check
+    # keeps a pasted 5,000-digit number from int()'s own limit and the database's column range.
+    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(high)):
+        return None
+    number = int(digits)
+    return number if 1 <= number <= high else None
+
+
+def command_name(ctx: Context, builtin: str) -> str:
+    """Return the word members type for the command `builtin`, after any rename in the YAML's `commands:`."""
+    return next((c.name for c in ctx.registry.resolved(ctx.config) if c.spec.name == builtin), builtin)
+
+
+def names(ctx: Context, user_ids: Iterable[str]) -> dict[str, str]:
+    """Return each member's display name (their userid when none is known)."""
+    wanted = list(dict.fromkeys(user_ids))
+    found = display_names(ctx.session, wanted) if wanted else {}
+    return {user: found.get(user) or user for user in wanted}
+
+
+def title_of(ctx: Context, earned: int) -> str:
+    """Return the title shown after a name, e.g. 【金卡】, or nothing below the first tier."""
+    tier = POINTS_SECTION.of(ctx.config).tier_of(earned)
+    return ctx.text("tier_title", tier=tier.name) if tier else ""
+
+
+def titles(ctx: Context, user_ids: Iterable[str]) -> dict[str, str]:
+    """Return the title of each member by their total earned."""
+    return {user: title_of(ctx, ledger.account_of(ctx.session, user)[1]) for user in user_ids}
+
+
+def tier_up(ctx: Context, result: PostResult, user_id: str, chat_id: str | None) -> list[Reply]:
+    """Announce in the group when a post moved the member into a higher tier; nothing otherwise."""
+    points = POINTS_SECTION.of(ctx.config)
+    before, after = points.tier_of(result.earned_before), points.tier_of(result.earned)
+    if after is None or after == before:
+        return []
+    text = ctx.text("tier_up", name=names(ctx, [user_id])[user_id], tier=after.name)
+    if chat_id is None:
+        return [Reply(text)]
+    return [Reply(text, to_chat=chat_id, mentions=(user_id,))]
