@@ -40,8 +40,8 @@ from bot.transports.wecom import build_wecom_transport  # noqa: E402
 from models import outbox as outbox_rows  # noqa: E402
 from models.db import make_engine, make_session_factory  # noqa: E402
 from models.rate_limit import RateLimitWindow  # noqa: E402
+from tests.bot.transports.conftest import WEBHOOK_KEY, wecom_config  # noqa: E402
 from tests.fake_wecom import FakeWecom, start_fake_wecom  # noqa: E402
-from tests.transports.conftest import WEBHOOK_KEY, wecom_config  # noqa: E402
 
 ORIGIN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: outside quiet hours, a minute boundary
 

@@ -33,7 +33,7 @@ from models.db import make_engine  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.conftest import write_yaml  # noqa: E402
 from tests.factories import load_handlers  # noqa: E402
-from tests.handlers.quiz_chat import GROUP, quiz_config  # noqa: E402
+from tests.handlers.quiz.chat import GROUP, quiz_config  # noqa: E402
 
 
 def main() -> None:

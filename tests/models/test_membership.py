@@ -31,7 +31,7 @@ from models.membership import (
 )
 from tests.conftest import base_config, write_yaml
 from tests.factories import config_from, load_handlers
-from tests.handlers.members_chat import CUSTOMER, GROUPS
+from tests.handlers.members.chat import CUSTOMER, GROUPS
 from tests.parallel import run_together
 
 AT = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)

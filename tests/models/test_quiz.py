@@ -20,7 +20,7 @@ from models import quiz as quizzes
 from models.db import make_session_factory
 from tests.conftest import count_rows
 from tests.factories import config_from
-from tests.handlers.quiz_chat import GROUP, QUIZ, quiz_config
+from tests.handlers.quiz.chat import GROUP, QUIZ, quiz_config
 from tests.parallel import run_together
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
