@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
@@ -22,6 +23,17 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def one_of(column: str, values: type[StrEnum], *, nullable: bool = False) -> str:
+    """The CHECK text allowing `column` only the values of `values` (and NULL with `nullable`).
+
+    Renders exactly what the migrations wrote, e.g. ``status IN ('open', 'closed')``, so building
+    the constraint from the enum changes no schema.
+    """
+    listed = ", ".join(f"'{value.value}'" for value in values)
+    allowed = f"{column} IN ({listed})"
+    return f"{column} IS NULL OR {allowed}" if nullable else allowed
 
 
 class UTCDateTime(TypeDecorator[datetime]):

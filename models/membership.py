@@ -6,20 +6,28 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, UniqueConstraint, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, one_of
 
 log = logging.getLogger(__name__)
 
 # WeCom's sender of customer-group events; it is no person.
 SYSTEM_SENDER = "sys"
-JOIN = "join"
-LEAVE = "leave"
+
+
+class ChangeKind(StrEnum):
+    JOIN = "join"
+    LEAVE = "leave"
+
+
+JOIN = ChangeKind.JOIN
+LEAVE = ChangeKind.LEAVE
 
 
 class Person(Base):
@@ -74,7 +82,7 @@ class MembershipChange(Base):
 
     __tablename__ = "membership_changes"
     __table_args__ = (
-        CheckConstraint("change IN ('join', 'leave')", name="change"),
+        CheckConstraint(one_of("change", ChangeKind), name="change"),
         Index("ix_membership_changes_chat_at", "chat_id", "at"),
     )
 

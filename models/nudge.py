@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,13 +23,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, one_of
 from models.membership import Membership
 
-SENT = "sent"  # a message was queued
-HOLDOUT = "holdout"  # due, but the member is in the holdout: nothing sent, recorded for the report
-UNREACHABLE = "unreachable"  # due, but this group kind or member cannot get this action (no guide, no @ in tasks)
-OUTCOMES = (SENT, HOLDOUT, UNREACHABLE)
+
+class NudgeOutcome(StrEnum):
+    SENT = "sent"  # a message was queued
+    HOLDOUT = "holdout"  # due, but the member is in the holdout: nothing sent, recorded for the report
+    UNREACHABLE = "unreachable"  # due, but this group kind or member cannot get this action (no guide, no @ in tasks)
+
+
+SENT = NudgeOutcome.SENT
+HOLDOUT = NudgeOutcome.HOLDOUT
+UNREACHABLE = NudgeOutcome.UNREACHABLE
+OUTCOMES = tuple(outcome.value for outcome in NudgeOutcome)
 
 
 class Nudge(Base):
@@ -40,7 +48,7 @@ class Nudge(Base):
 
     __tablename__ = "reactivation_nudges"
     __table_args__ = (
-        CheckConstraint("outcome IN ('sent', 'holdout', 'unreachable')", name="outcome"),
+        CheckConstraint(one_of("outcome", NudgeOutcome), name="outcome"),
         CheckConstraint("step >= 1", name="step"),
         Index("uq_reactivation_nudges_spell_step", "chat_id", "user_id", "spell_start", "step", unique=True),
         # The minimum gap asks "when was this member last nudged", anywhere.

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, one_of
 
-STATUSES = ("pending", "sending", "sent", "failed")
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TargetKind(StrEnum):
+    USER = "user"
+    CHAT = "chat"
+
+
+STATUSES = tuple(status.value for status in OutboxStatus)
 
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint(one_of("status", OutboxStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
-        CheckConstraint("target_kind IN ('user', 'chat')", name="target_kind"),
+        CheckConstraint(one_of("target_kind", TargetKind), name="target_kind"),
         # Drainers look up due rows by status and time; this keeps that a range scan.
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
