@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, Integer, String, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, one_of
+from models.base import Base, UTCDateTime, one_of, rowcount
 from models.membership import Membership
 
 
@@ -84,7 +84,7 @@ def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -
         .values(last_active_at=at)
         .execution_options(synchronize_session=False)
     )
-    return bool(moved.rowcount == 1)
+    return bool(rowcount(moved) == 1)
 
 
 def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> list[str]:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, one_of
+from models.base import Base, UTCDateTime, one_of, rowcount
 
 
 class TaskStatus(StrEnum):
@@ -85,7 +85,7 @@ def settle(session: Session, msgid: str, status: str, now: datetime) -> bool:
         .values(status=status, settled_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def poll_later(session: Session, msgid: str, when: datetime) -> None:

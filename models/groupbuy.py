@@ -267,7 +267,7 @@ def sign_up(
         return SignupResult("already", signup, deal, _position(session, signup))
     queue = _counter(session, deal_id, "last_queue")
     confirmed = _take(session, deal_id, quantity)
-    status = "confirmed" if confirmed else "waitlisted"
+    status: SignupStatus = "confirmed" if confirmed else "waitlisted"
     if signup is None:
         signup = Signup(
             deal_id=deal_id,
@@ -456,7 +456,7 @@ def guide_report(session: Session, since: datetime, until: datetime) -> list[Gui
         )
         .group_by(Signup.guide)
     )
-    for guide, count, quantity, gmv, members in sold:
-        row = figures.setdefault(guide or "", GuideFigures(guide or ""))
+    for credited, count, quantity, gmv, members in sold:
+        row = figures.setdefault(credited or "", GuideFigures(credited or ""))
         row.signups, row.quantity, row.gmv_cents, row.members = int(count), int(quantity), int(gmv), int(members)
     return sorted(figures.values(), key=lambda f: (-f.gmv_cents, f.guide))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -95,7 +95,7 @@ def dormant_query(
     chat_ids: list[str],
     gap_since: datetime | None,
     limit: int,
-) -> Select[tuple[str, str, datetime, str | None]]:
+) -> Select[str, str, datetime | None, str | None]:
     """Open members of `chat_ids` last active in [silent_since, silent_until] who have not had `step` this spell.
 
     Served by the index on last_active_at, oldest silence first, so one pass reads only the dormant
@@ -127,7 +127,9 @@ def dormant_candidates(session: Session, **window: Any) -> list[Dormant]:
     """Run `dormant_query` (same arguments) and return the members it finds."""
     if not window.get("chat_ids"):
         return []
-    return [Dormant(*row) for row in session.execute(dormant_query(**window))]
+    rows = session.execute(dormant_query(**window))
+    # last_active_at is never NULL here: the query keeps only members last active since `silent_since`.
+    return [Dormant(chat, user, cast(datetime, active), guide) for chat, user, active, guide in rows]
 
 
 def record(
