@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check .
+	$(BIN)/ruff check . && $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache groupbot.db groupbot.db-wal groupbot.db-shm

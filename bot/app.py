@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from sqlalchemy import text
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot.inbound import aibot_callback, app_callback
 from bot.inbound.common import MAX_BODY_BYTES
@@ -23,7 +24,7 @@ def create_app(services: Services) -> Flask:
     app.register_blueprint(aibot_callback.blueprint)
 
     @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
+    def healthz() -> tuple[Response, int]:
         config = services.config()
         try:
             with services.engine.connect() as conn:
@@ -45,7 +46,7 @@ def create_app(services: Services) -> Flask:
         return jsonify(body), 200 if database == "ok" else 503
 
     @app.errorhandler(413)
-    def too_large(_exc):  # type: ignore[no-untyped-def]
+    def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int, dict[str, str]]:
         return "request body larger than 64 KiB", 413, {"Content-Type": "text/plain"}
 
     return app

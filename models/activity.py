@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Integer, String, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, one_of, rowcount
 from models.membership import Membership
 
-KINDS = ("message", "checkin", "answer", "signup")
+
+class ActivityKind(StrEnum):
+    MESSAGE = "message"
+    CHECKIN = "checkin"
+    ANSWER = "answer"
+    SIGNUP = "signup"
+
+
+KINDS = tuple(kind.value for kind in ActivityKind)
 # 1:1 conversations have no chat id; a primary key cannot hold NULL, so they are stored under "".
 DIRECT = ""
 
@@ -25,7 +34,7 @@ class ActivityHour(Base):
 
     __tablename__ = "activity_hours"
     __table_args__ = (
-        CheckConstraint("kind IN ('message', 'checkin', 'answer', 'signup')", name="kind"),
+        CheckConstraint(one_of("kind", ActivityKind), name="kind"),
         CheckConstraint("count > 0", name="count"),
     )
 
@@ -75,7 +84,7 @@ def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -
         .values(last_active_at=at)
         .execution_options(synchronize_session=False)
     )
-    return bool(moved.rowcount == 1)
+    return bool(rowcount(moved) == 1)
 
 
 def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -22,6 +23,17 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def one_of(column: str, values: type[StrEnum], *, nullable: bool = False) -> str:
+    """The CHECK text allowing `column` only the values of `values` (and NULL with `nullable`).
+
+    Renders exactly what the migrations wrote, e.g. ``status IN ('open', 'closed')``, so building
+    the constraint from the enum changes no schema.
+    """
+    listed = ", ".join(f"'{value.value}'" for value in values)
+    allowed = f"{column} IN ({listed})"
+    return f"{column} IS NULL OR {allowed}" if nullable else allowed
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,6 +62,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE run through Session.execute matched.
+
+    Session.execute is typed to return a plain Result; for a DML statement it is a CursorResult,
+    which is what carries rowcount.
+    """
+    if not isinstance(result, CursorResult):  # pragma: no cover - only a SELECT would get here
+        raise TypeError(f"rowcount needs the result of an UPDATE or DELETE, not {type(result).__name__}")
+    return result.rowcount
+
+
 def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
     """Insert one row unless its unique key exists; return True when this call inserted it.
 
@@ -57,6 +80,7 @@ def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]
     writer of the same key waits for the first to commit, so exactly one caller wins.
     """
     dialect = session.get_bind().dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
     elif dialect == "sqlite":
@@ -64,5 +88,5 @@ def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
     # RETURNING, not rowcount: psycopg 3 reports -1 for ON CONFLICT inserts.
-    primary_key = list(model.__table__.primary_key.columns)
+    primary_key = list(model.__table__.primary_key)
     return session.execute(stmt.returning(*primary_key)).first() is not None

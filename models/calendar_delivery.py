@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, one_of
 
-STATUSES = ("queued", "skipped", "over_cap")
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SKIPPED = "skipped"
+    OVER_CAP = "over_cap"
+
+
+STATUSES = tuple(status.value for status in DeliveryStatus)
 
 
 class CalendarDelivery(Base):
     __tablename__ = "calendar_deliveries"
-    __table_args__ = (CheckConstraint("status IN ('queued', 'skipped', 'over_cap')", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", DeliveryStatus), name="status"),)
 
     # The primary key is the promise: a slot reaches a group at most once, whoever claims it.
     entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import CheckConstraint, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, rowcount
 from models.processed_event import ProcessedEvent
 
 # The callback that says a customer group changed; it carries no names, so a sync reads them back.
@@ -50,7 +51,7 @@ def note_changes(session: Session, *, since: datetime) -> int:
         .group_by(ProcessedEvent.chat_id)
     ).all()
     for chat_id, at in rows:
-        _ensure(session, chat_id)
+        _ensure(session, cast(str, chat_id))  # the query keeps only rows whose chat_id is not NULL
         session.execute(
             update(ChatSync)
             .where(ChatSync.chat_id == chat_id, (ChatSync.changed_at.is_(None)) | (ChatSync.changed_at < at))
@@ -85,7 +86,7 @@ def claim(session: Session, chat_id: str, *, now: datetime, until: datetime) -> 
         .values(next_try_at=until)
         .execution_options(synchronize_session=False)
     )
-    return taken.rowcount == 1
+    return rowcount(taken) == 1
 
 
 def record_synced(session: Session, chat_id: str, *, started: datetime, error: str | None = None) -> None:

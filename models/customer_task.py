@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, one_of, rowcount
 
-TASK_STATUSES = ("waiting", "sent", "expired")
+
+class TaskStatus(StrEnum):
+    WAITING = "waiting"
+    SENT = "sent"
+    EXPIRED = "expired"
+
+
+TASK_STATUSES = tuple(status.value for status in TaskStatus)
 
 
 class CustomerTask(Base):
     __tablename__ = "customer_tasks"
     __table_args__ = (
-        CheckConstraint("status IN ('waiting', 'sent', 'expired')", name="status"),
+        CheckConstraint(one_of("status", TaskStatus), name="status"),
         Index("ix_customer_tasks_poll", "status", "next_poll_at"),
     )
 
@@ -77,7 +85,7 @@ def settle(session: Session, msgid: str, status: str, now: datetime) -> bool:
         .values(status=status, settled_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def poll_later(session: Session, msgid: str, when: datetime) -> None:

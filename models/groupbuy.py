@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from sqlalchemy import (
@@ -27,11 +28,30 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, one_of
 
-DEAL_STATUSES = ("open", "closed")
-OUTCOMES = ("formed", "not_formed")
-SIGNUP_STATUSES = ("confirmed", "waitlisted", "cancelled")
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DealOutcome(StrEnum):
+    FORMED = "formed"
+    NOT_FORMED = "not_formed"
+
+
+class SignupState(StrEnum):
+    """A stored signup's status (SignupStatus below is what a signup attempt answers)."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+DEAL_STATUSES = tuple(status.value for status in DealStatus)
+OUTCOMES = tuple(outcome.value for outcome in DealOutcome)
+SIGNUP_STATUSES = tuple(status.value for status in SignupState)
 # Letters and digits nobody confuses when reading a 团号 aloud or typing it on a phone (no 0/O, 1/I/L).
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
@@ -39,8 +59,8 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 class Deal(Base):
     __tablename__ = "groupbuy_deals"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
-        CheckConstraint("outcome IS NULL OR outcome IN ('formed', 'not_formed')", name="outcome"),
+        CheckConstraint(one_of("status", DealStatus), name="status"),
+        CheckConstraint(one_of("outcome", DealOutcome, nullable=True), name="outcome"),
         CheckConstraint("price_cents > 0", name="price_positive"),
         CheckConstraint("places > 0", name="places_positive"),
         CheckConstraint("min_members >= 1", name="min_members_positive"),
@@ -81,7 +101,7 @@ class Signup(Base):
     __table_args__ = (
         UniqueConstraint("deal_id", "user_id"),
         UniqueConstraint("deal_id", "number", name="uq_groupbuy_signups_deal_number"),
-        CheckConstraint("status IN ('confirmed', 'waitlisted', 'cancelled')", name="status"),
+        CheckConstraint(one_of("status", SignupState), name="status"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("number > 0", name="number_positive"),
         Index("ix_groupbuy_signups_user", "user_id"),
@@ -247,7 +267,7 @@ def sign_up(
         return SignupResult("already", signup, deal, _position(session, signup))
     queue = _counter(session, deal_id, "last_queue")
     confirmed = _take(session, deal_id, quantity)
-    status = "confirmed" if confirmed else "waitlisted"
+    status: SignupStatus = "confirmed" if confirmed else "waitlisted"
     if signup is None:
         signup = Signup(
             deal_id=deal_id,
@@ -436,7 +456,7 @@ def guide_report(session: Session, since: datetime, until: datetime) -> list[Gui
         )
         .group_by(Signup.guide)
     )
-    for guide, count, quantity, gmv, members in sold:
-        row = figures.setdefault(guide or "", GuideFigures(guide or ""))
+    for credited, count, quantity, gmv, members in sold:
+        row = figures.setdefault(credited or "", GuideFigures(credited or ""))
         row.signups, row.quantity, row.gmv_cents, row.members = int(count), int(quantity), int(gmv), int(members)
     return sorted(figures.values(), key=lambda f: (-f.gmv_cents, f.guide))

@@ -6,20 +6,28 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, UniqueConstraint, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, one_of, rowcount
 
 log = logging.getLogger(__name__)
 
 # WeCom's sender of customer-group events; it is no person.
 SYSTEM_SENDER = "sys"
-JOIN = "join"
-LEAVE = "leave"
+
+
+class ChangeKind(StrEnum):
+    JOIN = "join"
+    LEAVE = "leave"
+
+
+JOIN = ChangeKind.JOIN
+LEAVE = ChangeKind.LEAVE
 
 
 class Person(Base):
@@ -74,7 +82,7 @@ class MembershipChange(Base):
 
     __tablename__ = "membership_changes"
     __table_args__ = (
-        CheckConstraint("change IN ('join', 'leave')", name="change"),
+        CheckConstraint(one_of("change", ChangeKind), name="change"),
         Index("ix_membership_changes_chat_at", "chat_id", "at"),
     )
 
@@ -152,7 +160,7 @@ def set_display_name(session: Session, user_id: str, name: str, now: datetime) -
         .values(display_name=name)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def set_inviter(session: Session, *, chat_id: str, user_id: str, inviter: str, staff: bool) -> bool:
@@ -166,7 +174,7 @@ def set_inviter(session: Session, *, chat_id: str, user_id: str, inviter: str, s
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def set_group_name(session: Session, chat_id: str, name: str, now: datetime) -> bool:
@@ -178,7 +186,7 @@ def set_group_name(session: Session, chat_id: str, name: str, now: datetime) -> 
         .values(name=name)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,7 @@ def fill_join_scene(session: Session, *, chat_id: str, user_id: str, join_scene:
         .values(join_scene=join_scene)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 # ----------------------------------------------------------------- writes
@@ -309,7 +317,7 @@ def join(
         .values(**fresh, left_at=None, quit_scene=None, guide=new_guide)
         .execution_options(synchronize_session=False)
     )
-    if reopened.rowcount == 1:
+    if rowcount(reopened) == 1:
         _log_change(session, chat_id, user_id, JOIN, at)
         return True
     backfilled = session.execute(
@@ -318,7 +326,7 @@ def join(
         .values(joined_at=at, join_scene=join_scene, inviter=inviter, guide=func.coalesce(Membership.guide, guide))
         .execution_options(synchronize_session=False)
     )
-    if backfilled.rowcount == 1:
+    if rowcount(backfilled) == 1:
         _log_change(session, chat_id, user_id, JOIN, at)
     return False
 
@@ -349,7 +357,7 @@ def leave(session: Session, *, chat_id: str, user_id: str, at: datetime, quit_sc
         .values(left_at=at, quit_scene=quit_scene)
         .execution_options(synchronize_session=False)
     )
-    if closed.rowcount == 1:
+    if rowcount(closed) == 1:
         _log_change(session, chat_id, user_id, LEAVE, at)
         return True
     return False
@@ -391,7 +399,7 @@ def dismiss(session: Session, *, chat_id: str, at: datetime) -> bool:
         .values(left_at=at)
         .execution_options(synchronize_session=False)
     )
-    return marked.rowcount == 1
+    return rowcount(marked) == 1
 
 
 def count_joins_for_rules(session: Session, chat_id: str, joined: int, every: int) -> bool:
@@ -408,7 +416,7 @@ def count_joins_for_rules(session: Session, chat_id: str, joined: int, every: in
         .values(joins_since_rules=ChatGroup.joins_since_rules % every)
         .execution_options(synchronize_session=False)
     )
-    return due.rowcount == 1
+    return rowcount(due) == 1
 
 
 # ----------------------------------------------------------------- figures

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -22,13 +23,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, one_of
 from models.membership import Membership
 
-SENT = "sent"  # a message was queued
-HOLDOUT = "holdout"  # due, but the member is in the holdout: nothing sent, recorded for the report
-UNREACHABLE = "unreachable"  # due, but this group kind or member cannot get this action (no guide, no @ in tasks)
-OUTCOMES = (SENT, HOLDOUT, UNREACHABLE)
+
+class NudgeOutcome(StrEnum):
+    SENT = "sent"  # a message was queued
+    HOLDOUT = "holdout"  # due, but the member is in the holdout: nothing sent, recorded for the report
+    UNREACHABLE = "unreachable"  # due, but this group kind or member cannot get this action (no guide, no @ in tasks)
+
+
+SENT = NudgeOutcome.SENT
+HOLDOUT = NudgeOutcome.HOLDOUT
+UNREACHABLE = NudgeOutcome.UNREACHABLE
+OUTCOMES = tuple(outcome.value for outcome in NudgeOutcome)
 
 
 class Nudge(Base):
@@ -40,7 +48,7 @@ class Nudge(Base):
 
     __tablename__ = "reactivation_nudges"
     __table_args__ = (
-        CheckConstraint("outcome IN ('sent', 'holdout', 'unreachable')", name="outcome"),
+        CheckConstraint(one_of("outcome", NudgeOutcome), name="outcome"),
         CheckConstraint("step >= 1", name="step"),
         Index("uq_reactivation_nudges_spell_step", "chat_id", "user_id", "spell_start", "step", unique=True),
         # The minimum gap asks "when was this member last nudged", anywhere.
@@ -87,7 +95,7 @@ def dormant_query(
     chat_ids: list[str],
     gap_since: datetime | None,
     limit: int,
-) -> Select[tuple[str, str, datetime, str | None]]:
+) -> Select[str, str, datetime | None, str | None]:
     """Open members of `chat_ids` last active in [silent_since, silent_until] who have not had `step` this spell.
 
     Served by the index on last_active_at, oldest silence first, so one pass reads only the dormant
@@ -119,7 +127,9 @@ def dormant_candidates(session: Session, **window: Any) -> list[Dormant]:
     """Run `dormant_query` (same arguments) and return the members it finds."""
     if not window.get("chat_ids"):
         return []
-    return [Dormant(*row) for row in session.execute(dormant_query(**window))]
+    rows = session.execute(dormant_query(**window))
+    # last_active_at is never NULL here: the query keeps only members last active since `silent_since`.
+    return [Dormant(chat, user, cast(datetime, active), guide) for chat, user, active, guide in rows]
 
 
 def record(

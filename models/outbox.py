@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, one_of, rowcount
 
-STATUSES = ("pending", "sending", "sent", "failed")
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TargetKind(StrEnum):
+    USER = "user"
+    CHAT = "chat"
+
+
+STATUSES = tuple(status.value for status in OutboxStatus)
 
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint(one_of("status", OutboxStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
-        CheckConstraint("target_kind IN ('user', 'chat')", name="target_kind"),
+        CheckConstraint(one_of("target_kind", TargetKind), name="target_kind"),
         # Drainers look up due rows by status and time; this keeps that a range scan.
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
@@ -80,7 +94,7 @@ def rewrite_pending(session: Session, message_id: int, payload: dict[str, Any]) 
         .values(payload=payload)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def claim_due(
@@ -176,7 +190,7 @@ def _finish(session: Session, message_id: int, worker: str, **values: Any) -> bo
         )
         .values(**values)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def mark_sent(session: Session, message_id: int, worker: str, now: datetime) -> bool:
@@ -222,7 +236,7 @@ def fail_after_sent(session: Session, message_id: int, error: str) -> bool:
         .values(status="failed", sent_at=None, last_error=error)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def defer_backlog(session: Session, channel: str, target: str, when: datetime, reason: str) -> int:
@@ -238,7 +252,7 @@ def defer_backlog(session: Session, channel: str, target: str, when: datetime, r
         .values(next_attempt_at=when, last_error=reason)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def requeue_failed(session: Session, now: datetime, ids: list[int] | None = None) -> list[int]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Integer, String, delete, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, rowcount
 
 
 class RateLimitWindow(Base):
@@ -38,7 +38,7 @@ def spend(session: Session, key: str, window_start: datetime, window_end: dateti
         .values(used=RateLimitWindow.used + cost)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def give_back(session: Session, key: str, window_start: datetime, cost: int = 1) -> bool:
@@ -53,7 +53,7 @@ def give_back(session: Session, key: str, window_start: datetime, cost: int = 1)
         .values(used=RateLimitWindow.used - cost)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def prune(session: Session, before: datetime) -> int:
@@ -61,7 +61,7 @@ def prune(session: Session, before: datetime) -> int:
     result = session.execute(
         delete(RateLimitWindow).where(RateLimitWindow.window_end < before).execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def used(session: Session, key: str, window_start: datetime) -> int:

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Literal
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, case, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 import models.ledger as ledger
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, one_of
 
-REDEMPTION_STATUSES = ("pending", "fulfilled", "cancelled")
+
+class RedemptionStatus(StrEnum):
+    PENDING = "pending"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+REDEMPTION_STATUSES = tuple(status.value for status in RedemptionStatus)
 
 
 class RewardStock(Base):
@@ -32,7 +40,7 @@ class RewardStock(Base):
 class Redemption(Base):
     __tablename__ = "redemptions"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'fulfilled', 'cancelled')", name="status"),
+        CheckConstraint(one_of("status", RedemptionStatus), name="status"),
         CheckConstraint("cost > 0", name="cost_positive"),
         # The per-member limit counts a member's live redemptions of one reward.
         Index("ix_redemptions_user_code", "user_id", "code"),

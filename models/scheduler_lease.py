@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, rowcount
 
 
 class SchedulerLease(Base):
@@ -36,7 +36,7 @@ def acquire(session: Session, name: str, holder: str, now: datetime, lease: time
         .values(holder=holder, expires_at=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def release(session: Session, name: str, holder: str, now: datetime) -> bool:
@@ -47,7 +47,7 @@ def release(session: Session, name: str, holder: str, now: datetime) -> bool:
         .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def current(session: Session, name: str) -> SchedulerLease | None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, rowcount
 
 
 class WecomToken(Base):
@@ -45,7 +45,7 @@ def take_refresh_lease(session: Session, key: str, now: datetime, lease: timedel
         .values(refreshing_until=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def store_token(session: Session, key: str, token: str, expires_at: datetime) -> None:
@@ -76,4 +76,4 @@ def invalidate(session: Session, key: str, token: str) -> bool:
         .values(access_token=None, expires_at=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config.core import Config
 from models import scheduler_lease
+from scheduler.config import SCHEDULER_SECTION
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Leadership:
 
     def ensure(self) -> bool:
         """Take or renew the lease; True when this process leads until now + lease_seconds."""
-        lease = timedelta(seconds=self._config().scheduler.lease_seconds)
+        lease = timedelta(seconds=SCHEDULER_SECTION.of(self._config()).lease_seconds)
         with self._lock:
             try:
                 with self._session_factory.begin() as session:

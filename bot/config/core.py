@@ -156,7 +156,7 @@ class Config(Strict):
     wecom: WecomConfig = Field(default_factory=WecomConfig)
     aibot: AibotConfig = Field(default_factory=AibotConfig)
     roles: RolesConfig = Field(default_factory=RolesConfig)
-    texts: Texts = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    texts: Texts = Field(default=None, validate_default=True)
     keywords: list[KeywordRule] = Field(default_factory=list)
     commands: dict[str, CommandOverride] = Field(default_factory=dict)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)

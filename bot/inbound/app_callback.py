@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -36,7 +37,7 @@ def app_callback() -> Response:
     return plain("")
 
 
-def _safe_xml(data: bytes | str) -> SafeET.Element:
+def _safe_xml(data: bytes | str) -> Element:
     # defusedxml refuses DTDs, entity declarations and external references instead of expanding them.
     try:
         return SafeET.fromstring(data, forbid_dtd=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -153,5 +154,6 @@ def guides(config_path: str, since: str, until: str, fmt: str) -> None:
         click.echo(f"no group-buy activity from {first} to {last}")
         return
     widths = [max(len(str(v)) for v in column) for column in zip(GUIDE_HEADER, *rows, strict=False)]
-    for line in [GUIDE_HEADER, *rows]:
+    lines: list[Sequence[object]] = [GUIDE_HEADER, *rows]
+    for line in lines:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())

@@ -9,7 +9,7 @@ from datetime import timedelta
 from bot.config.core import ROLE_RANK
 from bot.context import Context
 from bot.registry import command, on_text
-from bot.replies import COUNTED_AS_ACTIVITY, Reply
+from bot.replies import COUNTED_AS_ACTIVITY, CountedAsActivity, Reply
 from bot.text import SPACES, fold, split_words
 from handlers.members.group_info import find_chat, group_name
 from handlers.points.config import POINTS_SECTION
@@ -252,7 +252,7 @@ def _direct_quiz(ctx: Context, text: str) -> tuple[quizzes.Quiz | None, str, str
 
 
 @on_text(priority=100)
-def answer_open_quiz(ctx: Context, text: str) -> str | None:
+def answer_open_quiz(ctx: Context, text: str) -> str | list[str | CountedAsActivity] | None:
     """While a quiz is open where the member is, their plain message is their answer; otherwise pass it on."""
     user = ctx.member.user_id
     if not user:
