@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, one_of, rowcount
@@ -284,7 +284,6 @@ def list_messages(session: Session, *, status: str | None = None, limit: int = 5
 
 def last_row_id(session: Session) -> int:
     """Return the newest row's id (0 when there is none)."""
-    from sqlalchemy import func
 
     return int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
 
@@ -296,7 +295,6 @@ def queued_after(session: Session, row_id: int) -> list[OutboxMessage]:
 
 def count_unsent(session: Session, channel: str, target: str) -> int:
     """Return how many rows for `channel` and `target` are still waiting or being sent."""
-    from sqlalchemy import func
 
     return int(
         session.scalar(

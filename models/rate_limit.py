@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Integer, String, delete, update
+from sqlalchemy import CheckConstraint, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, insert_if_absent, rowcount
@@ -66,7 +66,6 @@ def prune(session: Session, before: datetime) -> int:
 
 def used(session: Session, key: str, window_start: datetime) -> int:
     """Return how much of the window's budget is spent (0 for a window nobody has spent from)."""
-    from sqlalchemy import select
 
     value = session.scalars(
         select(RateLimitWindow.used).where(RateLimitWindow.key == key, RateLimitWindow.window_start == window_start)

@@ -9,6 +9,7 @@ import threading
 import click
 
 from bot.cli.common import config_option, services_or_exit
+from bot.config.holder import ConfigWatcher
 from scheduler.config import SCHEDULER_SECTION
 
 log = logging.getLogger("groupbot")
@@ -18,8 +19,8 @@ log = logging.getLogger("groupbot")
 @config_option
 def run_scheduler(config_path: str) -> None:
     """Run the scheduler (calendar, deadlines, reactivation) in this process; a second one stands by."""
-    from bot.config.holder import ConfigWatcher
-    from scheduler.runner import Scheduler
+    # Loaded here, not at import: the gunicorn entry point declares this command but must never load APScheduler.
+    from scheduler.runner import scheduler_for
 
     services = services_or_exit(config_path)
     if not SCHEDULER_SECTION.of(services.config()).enabled:
@@ -27,9 +28,7 @@ def run_scheduler(config_path: str) -> None:
         raise SystemExit(2)
     watcher = ConfigWatcher(services.holder)
     watcher.start()
-    scheduler = Scheduler(
-        services.session_factory, services.config, services.clock, deadline_jobs=services.registry.deadline_jobs()
-    )
+    scheduler = scheduler_for(services)
     stopping = threading.Event()
 
     def stop(_signum: int, _frame: object) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config.core import Config
 from bot.registry import DeadlineJob
+from bot.services import Services
 from scheduler.calendar.config import CALENDAR_SECTION
 from scheduler.calendar.slots import CalendarReport, run_calendar, triggers
 from scheduler.config import SCHEDULER_SECTION
@@ -33,6 +34,17 @@ STANDBY_POLL_SECONDS = 1.0
 # A job that could not start on time still runs this late; later than that the next run (or the calendar
 # sweep, which finds missed slots itself) takes over. APScheduler's default of 1 s would drop jobs under load.
 MISFIRE_GRACE_SECONDS = 60
+
+
+def scheduler_for(services: Services, *, holder: str | None = None) -> Scheduler:
+    """The scheduler a process runs: the services' database, live config and clock, the registry's deadline jobs."""
+    return Scheduler(
+        services.session_factory,
+        services.config,
+        services.clock,
+        holder=holder,
+        deadline_jobs=services.registry.deadline_jobs(),
+    )
 
 
 class Scheduler:

@@ -9,7 +9,9 @@ import sys
 from types import FrameType
 
 import click
+import waitress
 
+from bot.app import create_app
 from bot.cli.chat import chat
 from bot.cli.check_config import check_config
 from bot.cli.common import config_option, load_or_exit, safe_url, services_or_exit
@@ -22,6 +24,7 @@ from handlers import CAPABILITIES
 from models import migrate
 from models.db import make_engine
 from scheduler.config import SCHEDULER_SECTION
+from scheduler.runner import scheduler_for
 
 log = logging.getLogger("groupbot")
 REGISTRY = Registry.of(CAPABILITIES)
@@ -57,9 +60,6 @@ def main(ctx: click.Context) -> None:
 @click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler here (run `groupbot scheduler`).")
 def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool, no_scheduler: bool) -> None:
     """Serve the WeCom callbacks and deliver the outbox (one machine, one process)."""
-    import waitress
-
-    from bot.app import create_app
 
     drainer_ref: list[Drainer] = []
     services = services_or_exit(config_path, on_queued=lambda: drainer_ref[0].wake() if drainer_ref else None)
@@ -77,9 +77,7 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
         drainer.start()
     jobs = None
     if not no_scheduler and SCHEDULER_SECTION.of(config).enabled:
-        from scheduler.runner import Scheduler
-
-        jobs = Scheduler(services.session_factory, services.config, services.clock)
+        jobs = scheduler_for(services)
         jobs.start()
     for channel, ready in (
         ("app /wecom/callback", config.wecom.callback_ready),

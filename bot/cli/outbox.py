@@ -8,6 +8,8 @@ import click
 
 from bot.cli.common import config_option, load_or_exit, require_migrated
 from bot.clock import SystemClock
+from bot.transports.customer_task import poll_customer_tasks
+from bot.transports.wecom import build_wecom_transport
 from models.db import make_engine, make_session_factory
 from models.outbox import STATUSES, list_messages, requeue_failed
 
@@ -81,14 +83,12 @@ def retry(config_path: str, ids: tuple[int, ...], all_failed: bool) -> None:
 @config_option
 def poll_tasks(config_path: str) -> None:
     """Ask WeCom whether guides have sent the customer-group tasks that are due for a look."""
-    from bot.transports.wecom import build_wecom_transport
 
     config = load_or_exit(config_path)
     engine = make_engine(config.database_url)
     require_migrated(engine, config_path)
     if config.outbox.transport != "wecom":
         raise click.UsageError("outbox.transport is not wecom: there are no customer-group tasks to poll")
-    from bot.transports.customer_task import poll_customer_tasks
 
     factory = make_session_factory(engine)
     clock = SystemClock()

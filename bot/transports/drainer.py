@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.config.core import Config, OutboxConfig
 from bot.transports.base import Deferred, DeliveryError, OutgoingMessage, Transport, exponential_backoff, redact
 from bot.transports.console import ConsoleTransport
+from bot.transports.wecom import build_wecom_transport
 from models import outbox as outbox_rows
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ def make_transport(
     if config.outbox.transport == "console":
         return ConsoleTransport()
     if config.outbox.transport == "wecom":
-        from bot.transports.wecom import build_wecom_transport
-
         if session_factory is None or clock is None:
             raise ValueError("the wecom transport needs a session factory and a clock")
         return build_wecom_transport(current or (lambda: config), session_factory, clock)

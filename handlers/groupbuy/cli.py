@@ -10,11 +10,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import click
+from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from bot.cli.common import CSV_ENCODING, config_option, local_time, open_database, safe_cells
 from bot.clock import SystemClock
 from bot.config.core import Config
+from handlers.groupbuy.commands import close_due_groupbuys
 from handlers.groupbuy.terms import yuan
 from models import groupbuy
 from models.groupbuy import Deal
@@ -62,7 +64,6 @@ NUMERIC = frozenset({"quantity", "unit_price_yuan", "amount_yuan", "deals_opened
 
 
 def _write_xlsx(header: list[str], rows: list[list[object]], output: str, title: str) -> None:
-    from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
@@ -96,7 +97,6 @@ def groupbuy_group() -> None:
 @config_option
 def close_due(config_path: str) -> None:
     """Close every open deal whose deadline has passed and queue its announcements."""
-    from handlers.groupbuy.commands import close_due_groupbuys
 
     with open_database(config_path) as (config, factory):
         closed = close_due_groupbuys(factory, config, SystemClock().now())

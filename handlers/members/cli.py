@@ -13,6 +13,8 @@ from bot.cli.common import config_option, default_config_path, open_database
 from bot.clock import SystemClock
 from bot.config.core import Config
 from bot.transports.base import DeliveryError
+from bot.transports.wecom import build_wecom_transport
+from handlers.members.group_sync import list_chats, sync_chat
 from models.membership import change_counts, known_groups, member_count
 
 
@@ -104,8 +106,6 @@ def groups_sync(ctx: click.Context, config_path: str | None, sync_all: bool, cha
 
 def _sync_groups(config: Config, factory: sessionmaker[Session], named: list[str], sync_all: bool) -> bool:
     """Sync the named chats (and with `sync_all` every known and listed one), printing each; True if any failed."""
-    from bot.transports.wecom import build_wecom_transport
-    from handlers.members.group_sync import list_chats, sync_chat
 
     clock = SystemClock()
     try:

@@ -6,6 +6,8 @@ import click
 
 from bot.cli.common import config_option, open_database
 from bot.clock import SystemClock
+from handlers.quiz.commands import close_due_quizzes
+from models import quiz as quizzes
 
 
 @click.group()
@@ -17,7 +19,6 @@ def quiz() -> None:
 @config_option
 def close_due(config_path: str) -> None:
     """Close every quiz whose deadline has passed: credit the winners and queue each result once."""
-    from handlers.quiz.commands import close_due_quizzes
 
     with open_database(config_path) as (config, factory):
         closed = close_due_quizzes(factory, config, SystemClock().now())
@@ -28,7 +29,6 @@ def close_due(config_path: str) -> None:
 @config_option
 def list_open(config_path: str) -> None:
     """List the open quizzes: chat, question id, deadline in the configured time zone."""
-    from models import quiz as quizzes
 
     with open_database(config_path) as (config, factory):
         with factory() as session:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from bot.config.core import Config
 from bot.transports.wecom import quiet_until
 from scheduler.calendar.config import CALENDAR_SECTION, CalendarEntry
+from scheduler.calendar.slots import targets, triggers
 
 Warning_ = tuple[tuple[str | int, ...], str]
 
@@ -65,7 +66,6 @@ def _quiet(entry: CalendarEntry, config: Config, now: datetime) -> Warning_ | No
     quiet = config.outbound.quiet_hours
     if not quiet.enabled:
         return None
-    from scheduler.calendar.slots import triggers
 
     for trigger, _content, _days, _label in triggers(entry, config):
         fire = trigger.get_next_fire_time(None, now)
@@ -84,7 +84,6 @@ def _quiet(entry: CalendarEntry, config: Config, now: datetime) -> Warning_ | No
 
 
 def _targets(entry: CalendarEntry, config: Config) -> tuple[str, ...]:
-    from scheduler.calendar.slots import targets
 
     return targets(entry, config)
 

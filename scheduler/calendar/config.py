@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, field_validator, model_validator
 
 from bot.config.base import ConfigValueError, Strict
-from bot.config.core import Config
+from bot.config.core import Config, placeholders
 from bot.registry import Section
 
 PLAIN_PLACEHOLDERS = frozenset({"date", "weekday"})
@@ -269,7 +269,6 @@ def _fires_twice_a_day(trigger: CronTrigger) -> bool:
 
 
 def _check_placeholders(content: CalendarContent, allowed: frozenset[str], path: tuple[str | int, ...]) -> None:
-    from bot.config.core import placeholders
 
     braces = "a { or } that is not a placeholder: write {{ and }} for literal braces"
     sample = {"date": "11月23日", "weekday": "周一", "days_left": 3}

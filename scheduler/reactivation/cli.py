@@ -10,6 +10,7 @@ from bot.cli.common import config_option, open_database
 from bot.clock import SystemClock
 from models.nudge import CohortFigures, figures
 from scheduler.reactivation.config import REACTIVATION_SECTION
+from scheduler.reactivation.ladder import run_reactivation
 
 
 def _rate(cohort: CohortFigures) -> str:
@@ -58,7 +59,6 @@ def reactivation() -> None:
 @config_option
 def run_once(config_path: str) -> None:
     """Do one reactivation pass now (the scheduler does this every few minutes)."""
-    from scheduler.reactivation.ladder import run_reactivation
 
     with open_database(config_path) as (config, factory):
         summary = run_reactivation(factory, config, SystemClock().now())

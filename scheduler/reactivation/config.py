@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from bot.config.base import ConfigValueError, Strict
+from bot.config.core import placeholders
 from bot.config.outbound import QuietHoursConfig
 from bot.registry import Section
 
@@ -35,7 +36,6 @@ class LadderStep(Strict):
     @field_validator("text")
     @classmethod
     def _known_fields(cls, value: str | None) -> str | None:
-        from bot.config.core import placeholders
 
         if value is not None:
             unknown = placeholders(value) - STEP_FIELDS

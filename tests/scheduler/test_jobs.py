@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
-from scheduler.runner import Scheduler
+from bot.services import Services
+from scheduler.runner import Scheduler, scheduler_for
 from tests.scheduler import fake_capabilities
 from tests.scheduler.harness import factory_for, local, make_config
 
@@ -96,3 +97,9 @@ def test_started_scheduler_uses_memory_store_zone_triggers_and_explicit_misfire_
     finally:
         scheduler.stop()
     assert not scheduler.leader.leading
+
+
+def test_the_scheduler_a_process_runs_calls_every_capabilitys_deadline_job(services: Services) -> None:
+    """`serve` and `groupbot scheduler` build the scheduler with the registry's jobs: quizzes and deals close."""
+    leader = scheduler_for(services, holder="leader")
+    assert leader.deadlines() == {"quiz:close_due_quizzes": 0, "groupbuy:close_due_groupbuys": 0}
