@@ -46,6 +46,8 @@ class WecomConfig(Strict):
     token: str = ""
     encoding_aes_key: str = ""
     api_base: str = DEFAULT_API_BASE
+    # Both callback URLs refuse a signed request dated further than this from now (WeCom retries within seconds).
+    max_clock_skew_seconds: int = Field(default=600, ge=5, le=86_400)
 
     _aes = field_validator("encoding_aes_key")(_check_aes_key)
 
