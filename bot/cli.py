@@ -240,6 +240,11 @@ def check_config(config_path: str) -> None:
     from bot.cli_scheduler import echo_calendar_checks
 
     echo_calendar_checks(config, config_path)
+    from bot.config_guard import read_held
+
+    held = read_held(Path(config_path))
+    if held is not None:
+        click.echo(f"  held back by the running service: {held.describe()}")
 
 
 def _keywords_shadowed_by_commands(config: Config, registry: Registry) -> set[str]:
@@ -292,6 +297,9 @@ cli_groupbuy.register(main)
 from bot import cli_reactivation  # noqa: E402
 
 cli_reactivation.register(main)
+from bot import cli_reload  # noqa: E402
+
+cli_reload.register(main, config_option)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -155,6 +155,8 @@ def config_file(tmp_path: Path, database_url: str) -> Path:
 @pytest.fixture
 def make_services(engine: Engine, clock: FrozenClock) -> Callable[..., Services]:
     def make(config_path: Path, **kwargs: Any) -> Services:
+        # Tests edit and use the file at once; the settle time has tests of its own (test_config_guard).
+        kwargs.setdefault("config_settle_seconds", 0)
         return build_services(str(config_path), registry=load_handlers(), clock=clock, engine=engine, **kwargs)
 
     return make
