@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.context import Context
 from bot.events import Event
 from bot.mentions import split_words
+from bot.numbers import whole_number
 from bot.outbox import queue_reply
 from bot.registry import command
 from bot.replies import Reply
@@ -126,11 +127,7 @@ def _credited_guide(ctx: Context, user_id: str, deal: Deal) -> str | None:
 
 
 def _quantity(raw: str) -> int | None:
-    digits = fold(raw).strip().removesuffix("份").removesuffix("件")
-    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(MAX_QUANTITY)):
-        return None
-    number = int(digits)
-    return number if 1 <= number <= MAX_QUANTITY else None
+    return whole_number(fold(raw).strip().removesuffix("份").removesuffix("件"), MAX_QUANTITY)
 
 
 @command("接龙", aliases=["报名", "跟团"], role="member", examples=[("接龙 NOPE", "没有团号")])

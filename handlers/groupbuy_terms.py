@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from bot.mentions import split_words
+from bot.numbers import fold_width
 
 # The terms a guide can set, by every name a guide is likely to type.
 KEYS = {
@@ -32,9 +32,10 @@ MAX_PRICE_CENTS = 100_000_000
 MAX_PLACES = 100_000
 MAX_TITLE = 60
 _KV = re.compile(r"^([^=:]+?)[=:](.*)$")
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2})|点(?:(\d{1,2})分?|半)?)$")
-_RELATIVE = re.compile(r"^(\d{1,4})(分钟|min|小时|h|天|d)$", re.IGNORECASE)
-_MONTH_DAY = re.compile(r"^(\d{1,2})(?:[-/.]|月)(\d{1,2})日?$")
+# re.ASCII: `\d` would otherwise match Arabic-Indic and other digits, which no other command takes.
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2})|点(?:(\d{1,2})分?|半)?)$", re.ASCII)
+_RELATIVE = re.compile(r"^(\d{1,4})(分钟|min|小时|h|天|d)$", re.IGNORECASE | re.ASCII)
+_MONTH_DAY = re.compile(r"^(\d{1,2})(?:[-/.]|月)(\d{1,2})日?$", re.ASCII)
 _DAY_WORDS = {"今天": 0, "今日": 0, "今晚": 0, "明天": 1, "明日": 1, "明晚": 1, "后天": 2}
 _EVENING_WORDS = {"今晚", "明晚"}
 
@@ -61,14 +62,14 @@ class Terms:
 
 
 def fold(text: str) -> str:
-    """Fold full-width characters (：＝１２) to what a half-width keyboard types."""
-    return unicodedata.normalize("NFKC", text)
+    """Fold full-width characters (：＝１２) to what a half-width keyboard types; ² or ٣ stay no digits."""
+    return fold_width(text)
 
 
 def parse_price(raw: str) -> int:
     """Return the price in integer cents for a yuan amount such as 39.9, ¥39.90 or 39.9元."""
     text = fold(raw).strip().removeprefix("¥").removeprefix("￥").removesuffix("元").strip()
-    if not re.fullmatch(r"-?\d{1,9}(\.\d{1,9})?", text):
+    if not re.fullmatch(r"-?\d{1,9}(\.\d{1,9})?", text, re.ASCII):
         raise TermsError("groupbuy_bad_price", value=raw)
     try:
         yuan = Decimal(text)
@@ -85,7 +86,7 @@ def parse_price(raw: str) -> int:
 def parse_whole(raw: str, name: str, *, low: int = 1, high: int = MAX_PLACES) -> int:
     """Return the whole number in `raw` within [low, high], or explain which term is wrong."""
     text = fold(raw).strip().removesuffix("份").removesuffix("人").removesuffix("件")
-    if not re.fullmatch(r"-?\d{1,7}", text):
+    if not re.fullmatch(r"-?\d{1,7}", text, re.ASCII):
         raise TermsError("groupbuy_bad_number", term=name, value=raw)
     number = int(text)
     if not low <= number <= high:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from datetime import date
 
 from bot.context import Context
+from bot.numbers import fold_width, whole_number
 from bot.replies import Reply
 from models import ledger
 from models.ledger import PostResult
@@ -20,18 +20,12 @@ def today(ctx: Context) -> date:
 
 def fold(word: str) -> str:
     """Fold full-width letters, digits and signs to ASCII, as a Chinese keyboard types them (「Ａ０１」 → 「A01」)."""
-    return unicodedata.normalize("NFKC", word)
+    return fold_width(word)
 
 
 def parse_count(word: str, high: int) -> int | None:
     """Return the whole number 1..`high` written in `word` (full-width digits too), or None."""
-    digits = fold(word)
-    # Only ASCII digits: int() alone would also take "+5", "1_000" or "٣"; the length check
-    # keeps a pasted 5,000-digit number from int()'s own limit and the database's column range.
-    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(high)):
-        return None
-    number = int(digits)
-    return number if 1 <= number <= high else None
+    return whole_number(word, high)
 
 
 def command_name(ctx: Context, builtin: str) -> str:

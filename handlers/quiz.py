@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from datetime import timedelta
 
 from bot.config import ROLE_RANK
 from bot.config_quiz import RANDOM_WORD, QuestionConfig
 from bot.context import Context
 from bot.mentions import SPACES, split_words
+from bot.numbers import fold_width
 from bot.registry import command, on_text
 from bot.replies import Reply
 from handlers.group_info import find_chat, group_name
@@ -26,7 +26,7 @@ __all__ = ["close_due_quizzes", "quiz_command", "answer_open_quiz"]
 QUIZ = "竞猜"
 START, END, BOARD = "开始", "结束", "排行"
 # 「60」「60秒」「90s」「2分钟」「2min」: a number of seconds or minutes.
-DURATION = re.compile(r"^(\d{1,6})(秒|秒钟|s|sec|分|分钟|m|min)?$")
+DURATION = re.compile(r"^(\d{1,6})(秒|秒钟|s|sec|分|分钟|m|min)?$", re.ASCII)
 MINUTE_UNITS = frozenset({"分", "分钟", "m", "min"})
 # 「答 B」「答：B」「答案 B」「答B」 are the same answer as 「B」; 「答辩」 stays a text answer.
 ANSWER_PREFIX = re.compile(r"^(?:答案|答)(?:\s*[:：]\s*|\s+|(?=[A-Za-zＡ-Ｚａ-ｚ]$))")
@@ -36,7 +36,7 @@ SHOWN_IDS = 20
 
 
 def _fold(word: str) -> str:
-    return unicodedata.normalize("NFKC", word).strip().casefold()
+    return fold_width(word).strip().casefold()
 
 
 @command(
