@@ -69,6 +69,13 @@ def json_envelope_encrypt(body: bytes) -> str:
     encrypted = envelope.get("encrypt")
     if not isinstance(encrypted, str) or not encrypted:
         raise MalformedPayload('no "encrypt" string in the body')
+    return _base64_text(encrypted)
+
+
+def _base64_text(encrypted: str) -> str:
+    # The ciphertext is base64; anything else (a lone surrogate, say) cannot even be hashed for the signature.
+    if not encrypted.isascii():
+        raise MalformedPayload("the encrypted field is not base64 text")
     return encrypted
 
 
@@ -94,4 +101,4 @@ def xml_envelope_encrypt(body: bytes) -> str:
     encrypted = (found[0].text or "").strip()
     if not encrypted:
         raise MalformedPayload("no <Encrypt> element")
-    return encrypted
+    return _base64_text(encrypted)

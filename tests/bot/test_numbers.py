@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.numbers import fold_width, whole_number
 from handlers.groupbuy import _quantity
-from handlers.groupbuy_terms import TermsError, parse_price, parse_terms, parse_whole
+from handlers.groupbuy_terms import Terms, TermsError, parse_price, parse_terms, parse_whole
 from handlers.points_rules import parse_count
 
 NOT_NUMBERS = ["²", "⁵", "①", "𝟏𝟎", "٣", "۵", "१", "+5", "1_000", "-3", "5.0", "", " "]
@@ -39,14 +39,14 @@ def test_every_command_refuses_them_alike(word: str) -> None:
 
 
 def test_open_deal_refuses_arabic_indic_places() -> None:
-    now = datetime(2026, 11, 22, 2, tzinfo=UTC)
-    args = "苹果 价格=٣٩ 数量=١٠ 截止=2小时"
+    def terms(args: str) -> Terms:
+        now = datetime(2026, 11, 22, 2, tzinfo=UTC)
+        return parse_terms(args, now=now, zone=ZoneInfo("Asia/Shanghai"), default_limit=3, horizon=timedelta(days=30))
+
     with pytest.raises(TermsError):
-        parse_terms(args, now=now, zone=ZoneInfo("Asia/Shanghai"), default_limit=3, horizon=timedelta(days=30))
-    terms = parse_terms(
-        "苹果 价格=３９ 数量=１０ 截止=２小时", now=now, zone=ZoneInfo("Asia/Shanghai"), default_limit=3, horizon=timedelta(days=30)
-    )
-    assert (terms.price_cents, terms.places) == (3900, 10)
+        terms("苹果 价格=٣٩ 数量=١٠ 截止=2小时")
+    opened = terms("苹果 价格=３９ 数量=１０ 截止=２小时")
+    assert (opened.price_cents, opened.places) == (3900, 10)
 
 
 @given(st.text(max_size=12))
