@@ -147,7 +147,7 @@ def test_export_survives_control_characters_and_defuses_hidden_formula_starters(
     codes = seed(engine)
     with make_session_factory(engine).begin() as session:
         set_display_name(session, "lisi", "李\x01四\x0b", at(11, 21))
-        set_display_name(session, "wangwu", "＝HYPERLINK(\"http://x\")", at(11, 21))
+        set_display_name(session, "wangwu", '＝HYPERLINK("http://x")', at(11, 21))
         set_display_name(session, "zhaoliu", "\u200b=1+1", at(11, 21))
     target = tmp_path / "roster.xlsx"
     result = run("groupbuy", "export", codes["A"], "--format", "xlsx", "--output", str(target), "--config",
@@ -156,7 +156,7 @@ def test_export_survives_control_characters_and_defuses_hidden_formula_starters(
     sheet = load_workbook(target).active
     assert sheet is not None
     names = [row[2] for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)]
-    assert names == ["李四", "'＝HYPERLINK(\"http://x\")", "'\u200b=1+1"]
+    assert names == ["李四", '\'＝HYPERLINK("http://x")', "'\u200b=1+1"]
 
     csv_rows = list(csv.reader(io.StringIO(run("groupbuy", "export", codes["A"], "--config", str(config_file)).output)))
     assert [r[2] for r in csv_rows[1:4]] == names
