@@ -26,8 +26,8 @@ EVENT_NAME_MAX: int = _columns.kind.type.length
 # The de-duplication key is "<source>:msg:<id>"; "aibot" is the longest source.
 MSG_ID_MAX: int = _columns.dedup_key.type.length - len("aibot:msg:")
 URL_MAX = 2048
-# <xml> → <MemChangeList> → <Item>: WeCom's app callbacks nest no deeper.
-XML_MAX_DEPTH = 3
+# <xml> → <ExtAttr> → <Item> → <Name> (change_contact) is the deepest app callback WeCom documents.
+XML_MAX_DEPTH = 5
 
 UserIdText = Annotated[str, StringConstraints(max_length=USER_ID_MAX)]
 ChatIdText = Annotated[str, StringConstraints(max_length=CHAT_ID_MAX)]

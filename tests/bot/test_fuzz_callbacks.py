@@ -305,3 +305,19 @@ def test_signed_app_messages_of_impossible_shape_are_ignored_alike(
     assert "ignored:" in caplog.text
     for backend in backends:
         assert sum(backend.rows().values()) == 0
+
+
+def test_contact_change_with_nested_attributes_is_taken(
+    backends: list[Backend], caplog: pytest.LogCaptureFixture
+) -> None:
+    """change_contact nests <ExtAttr><Item><Name> four levels deep; that shape is WeCom's own, not odd."""
+    plaintext = (
+        f"<xml><ToUserName><![CDATA[{factories.CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        "<CreateTime>1763776800</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType><UserID>zhangsan</UserID>"
+        "<ExtAttr><Item><Name><![CDATA[爱好]]></Name><Type>0</Type><Text><Value>旅游</Value></Text></Item></ExtAttr>"
+        "</xml>"
+    )
+    assert send_everywhere(backends, APP_URL, factories.app_sender().xml_post(plaintext), caplog) == 200
+    for backend in backends:
+        assert backend.rows()[ProcessedEvent.__tablename__] == 1
