@@ -299,7 +299,7 @@ from bot import cli_reactivation  # noqa: E402
 cli_reactivation.register(main)
 from bot import cli_reload  # noqa: E402
 
-cli_reload.register(main, config_option)
+cli_reload.register(main, config_option, _load)
 
 
 if __name__ == "__main__":  # pragma: no cover

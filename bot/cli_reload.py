@@ -11,8 +11,8 @@ import click
 from bot.config_guard import accept, read_held
 
 
-def register(main: click.Group, config_option: Callable[[Any], Any]) -> None:
-    """Add the `reload` command to `main`."""
+def register(main: click.Group, config_option: Callable[[Any], Any], load: Callable[[str], object]) -> None:
+    """Add the `reload` command to `main`; `load` validates the file and exits 2 on errors."""
 
     @main.command("reload")
     @config_option
@@ -23,10 +23,8 @@ def register(main: click.Group, config_option: Callable[[Any], Any]) -> None:
         The running service picks the acceptance up within seconds. It names this exact file
         content: a later edit that drops sections is held again.
         """
-        from bot.cli import _load
-
         path = Path(config_path)
-        _load(config_path)  # exit 2 with file:line:column on an invalid file: nothing to accept
+        load(config_path)  # exit 2 with file:line:column on an invalid file: nothing to accept
         held = read_held(path)
         if not accept_edit:
             click.echo(f"{config_path}: held back: {held.describe()}" if held else f"{config_path}: nothing held back")
