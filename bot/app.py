@@ -42,6 +42,7 @@ def create_app(services: Services) -> Flask:
             },
             "config": str(services.holder.path),
             "config_error": str(services.holder.last_error) if services.holder.last_error else None,
+            "config_held": services.holder.held.describe() if services.holder.held else None,
         }
         return jsonify(body), 200 if database == "ok" else 503
 

@@ -125,6 +125,8 @@ class Section(Generic[T]):
     default_factory: Callable[[], T]
     # Checks that need the whole config (groups, roles); a ConfigValueError names the key path.
     checks: tuple[Callable[[Config], object], ...] = ()
+    # Parts a half-written file would silently empty: (name below the key, how much it holds).
+    guards: tuple[tuple[str, Callable[[T], int]], ...] = ()
 
     def of(self, config: Config) -> T:
         """Return this section of `config`."""
@@ -152,6 +154,10 @@ class Capability:
     workers: tuple[Callable[..., Any], ...] = ()
     # Extra lines `check-config` prints after the groups: `lines(config, config_path)`.
     check_lines: tuple[Callable[[Config, Path], Iterable[str]], ...] = ()
+
+
+def _guard_of(section: Section[Any], size: Callable[[Any], int]) -> Callable[[Config], int]:
+    return lambda config: size(section.of(config))
 
 
 def read_texts(package: str) -> dict[str, str]:
@@ -254,6 +260,11 @@ class Registry:
         }
         model = cast(type[Config], create_model("Config", __base__=Config, **fields))
         model.section_checks = tuple(check for section in self.sections for check in section.checks)
+        model.section_guards = {
+            f"{section.key}.{name}": _guard_of(section, size)
+            for section in self.sections
+            for name, size in section.guards
+        }
         return model
 
     @cached_property

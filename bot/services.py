@@ -45,9 +45,10 @@ def build_services(
     clock: Clock,
     engine: Engine | None = None,
     on_queued: Callable[[], None] | None = None,
+    config_settle_seconds: float = 1.0,
 ) -> Services:
     """Load the config and wire the database, router and dispatcher."""
-    holder = ConfigHolder(config_path, registry.load_config)
+    holder = ConfigHolder(config_path, registry.load_config, settle_seconds=config_settle_seconds)
     engine = engine or make_engine(holder.current().database_url)
     session_factory = make_session_factory(engine)
     router = Router(registry)

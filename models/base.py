@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -90,3 +90,11 @@ def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]
     # RETURNING, not rowcount: psycopg 3 reports -1 for ON CONFLICT inserts.
     primary_key = list(model.__table__.primary_key)
     return session.execute(stmt.returning(*primary_key)).first() is not None
+
+
+def width(column: Any) -> int:
+    """The declared width of a String column: checked before the database (PostgreSQL enforces it, SQLite not)."""
+    kind = getattr(column, "type", None)
+    if not isinstance(kind, String) or kind.length is None:
+        raise TypeError(f"{column!r} is no String column with a width")
+    return int(kind.length)

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from ruamel.yaml import YAML
 from sqlalchemy.engine import Engine, make_url
 
@@ -21,6 +22,15 @@ from models import Base, migrate
 from models.db import make_engine
 from tests import factories
 from tests.factories import load_handlers
+
+# "ci" keeps property tests quick on a shared two-core runner; `--hypothesis-profile=long` digs deeper.
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.register_profile(
+    "long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("ci")
 
 PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +165,8 @@ def config_file(tmp_path: Path, database_url: str) -> Path:
 @pytest.fixture
 def make_services(engine: Engine, clock: FrozenClock) -> Callable[..., Services]:
     def make(config_path: Path, **kwargs: Any) -> Services:
+        # Tests edit and use the file at once; the settle time has tests of its own (tests/bot/config/test_guard.py).
+        kwargs.setdefault("config_settle_seconds", 0)
         return build_services(str(config_path), registry=load_handlers(), clock=clock, engine=engine, **kwargs)
 
     return make

@@ -51,8 +51,8 @@ class WecomSender:
     def decrypt(self, encrypted: str) -> str:
         return PrpCrypto(self.key).decrypt(encrypted, self.receive_id)
 
-    def _params(self, encrypted: str, *, token: str | None = None) -> dict[str, str]:
-        timestamp = str(int(time.time()))
+    def _params(self, encrypted: str, *, token: str | None = None, timestamp: int | None = None) -> dict[str, str]:
+        timestamp = str(int(time.time()) if timestamp is None else timestamp)
         nonce = uuid.uuid4().hex[:10]
         return {
             "msg_signature": signature(token or self.token, timestamp, nonce, encrypted),
@@ -65,21 +65,29 @@ class WecomSender:
         encrypted = self.encrypt(echo, receive_id)
         return {**self._params(encrypted, token=token), "echostr": encrypted}
 
-    def xml_post(self, plaintext: str, *, token: str | None = None, receive_id: str | None = None) -> Signed:
+    def xml_post(
+        self, plaintext: str, *, token: str | None = None, receive_id: str | None = None, timestamp: int | None = None
+    ) -> Signed:
         encrypted = self.encrypt(plaintext, receive_id)
         body = (
             f"<xml><ToUserName><![CDATA[{self.receive_id}]]></ToUserName>"
             f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID>"
             f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
         )
-        return Signed(self._params(encrypted, token=token), body.encode("utf-8"))
+        return Signed(self._params(encrypted, token=token, timestamp=timestamp), body.encode("utf-8"))
 
     def json_post(
-        self, payload: dict[str, Any] | str, *, token: str | None = None, receive_id: str | None = None
+        self,
+        payload: dict[str, Any] | str,
+        *,
+        token: str | None = None,
+        receive_id: str | None = None,
+        timestamp: int | None = None,
     ) -> Signed:
         plaintext = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
         encrypted = self.encrypt(plaintext, receive_id)
-        return Signed(self._params(encrypted, token=token), json.dumps({"encrypt": encrypted}).encode("utf-8"))
+        envelope = json.dumps({"encrypt": encrypted}).encode("utf-8")
+        return Signed(self._params(encrypted, token=token, timestamp=timestamp), envelope)
 
     def open_reply(self, response_json: dict[str, Any]) -> dict[str, Any]:
         """Check the signature on a passive reply the way WeCom does and return its plaintext JSON."""

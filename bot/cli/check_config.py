@@ -8,6 +8,7 @@ import click
 
 from bot.cli.common import config_option, current_registry, load_or_exit, safe_url
 from bot.config.core import Config
+from bot.config.guard import read_held
 from bot.features import group_features
 from bot.registry import Registry
 from bot.text import fold
@@ -49,6 +50,9 @@ def check_config(config_path: str) -> None:
             click.echo(f"    {feature.feature}: {feature.state} - {feature.why}")
     for line in registry.check_lines(config, Path(config_path)):
         click.echo(line)
+    held = read_held(Path(config_path))
+    if held is not None:
+        click.echo(f"  held back by the running service: {held.describe()}")
 
 
 def _keywords_shadowed_by_commands(config: Config, registry: Registry) -> set[str]:

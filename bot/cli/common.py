@@ -7,6 +7,7 @@ click's context, so capability commands can use these helpers without knowing th
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,12 +23,15 @@ from bot.config.holder import ConfigHolder
 from bot.config.loader import ConfigError
 from bot.registry import Registry
 from bot.services import Services, build_services
+from bot.text import storable
 from models import migrate
 from models.db import make_engine, make_session_factory
 
 CSV_ENCODING = "utf-8-sig"  # the BOM makes Excel read Chinese names correctly
 # A cell starting with one of these is a formula to Excel (=HYPERLINK(...), +cmd|...); an apostrophe makes it text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Invisible characters that may precede a formula: zero-width space, non-joiner, joiner, word joiner, BOM.
+ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
 
 
 def default_config_path() -> str:
@@ -122,5 +126,19 @@ def local_time(at: datetime | None, config: Config) -> str:
 
 
 def safe_cells(values: list[object]) -> list[object]:
-    """Return `values` with every text that Excel would run as a formula made plain text; numbers stay numbers."""
-    return [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in values]
+    """Return `values` with every text that Excel would run as a formula made plain text; numbers stay numbers.
+
+    Texts also lose the control characters xlsx cannot hold (a member name from group sync may carry one).
+    """
+    return [_safe_text(v) if isinstance(v, str) else v for v in values]
+
+
+def _safe_text(value: str) -> str:
+    value = storable(value)
+    return f"'{value}" if _formula_start(value) else value
+
+
+def _formula_start(value: str) -> bool:
+    # Spreadsheet apps skip zero-width characters and read full-width ＝＋－＠ as their ASCII selves.
+    first = value.lstrip("".join(ZERO_WIDTH) + " \u3000")[:1]
+    return bool(first) and (first in FORMULA_STARTS or unicodedata.normalize("NFKC", first) in FORMULA_STARTS)

@@ -44,6 +44,8 @@ class WecomConfig(Strict):
     token: str = ""
     encoding_aes_key: str = ""
     api_base: str = DEFAULT_API_BASE
+    # Both callback URLs refuse a signed request dated further than this from now (WeCom retries within seconds).
+    max_clock_skew_seconds: int = Field(default=600, ge=5, le=86_400)
 
     _aes = field_validator("encoding_aes_key")(_check_aes_key)
 
@@ -165,6 +167,8 @@ class Config(Strict):
     # Capabilities add their sections (members, points, quiz …) to a subclass the registry composes;
     # their checks that need the whole config run here, after every field is valid.
     section_checks: ClassVar[tuple[Callable[[Config], object], ...]] = ()
+    # How much each guarded part of a section holds (a reload that empties one is held back).
+    section_guards: ClassVar[dict[str, Callable[[Config], int]]] = {}
 
     _reclaim_fits_send = model_validator(mode="after")(check_reclaim_after)
 

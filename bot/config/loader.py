@@ -21,6 +21,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from bot.config.core import Config
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A real config holds a few thousand values; YAML aliases can make a small file expand to billions.
+MAX_VALUES = 200_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def load_config(
         raise ConfigError([Problem(name, line, 1, "", "the file is not UTF-8 text (save it as UTF-8)")]) from None
 
     tree = _parse(text, name)
+    _refuse_alias_bomb(tree, name)
     problems: list[Problem] = []
     _interpolate(tree, environ, name, "", problems)
     if problems:
@@ -116,6 +119,27 @@ def _parse(text: str, name: str) -> CommentedMap:
     if not isinstance(tree, CommentedMap):
         raise ConfigError([Problem(name, 1, 1, "", "the file must be a mapping of sections (key: value)")])
     return tree
+
+
+def _refuse_alias_bomb(tree: CommentedMap, name: str) -> None:
+    """Count the values the tree expands to, aliases followed, and stop at MAX_VALUES without recursion.
+
+    ruamel.yaml shares an anchored node among its aliases, so parsing is cheap; walking the tree
+    (interpolation, validation) visits every expansion and takes seconds to hours.
+    """
+    stack: list[Any] = [tree]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(
+                [Problem(name, 1, 1, "", f"the file expands to more than {MAX_VALUES} values (YAML aliases?)")]
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _interpolate(node: Any, environ: Mapping[str, str], name: str, path: str, problems: list[Problem]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from flask import Response, abort, current_app, request
 
+from bot.inbound.messages import InvalidMessage
 from bot.services import Services
-from bot.wecom.crypto import CallbackCrypto, MalformedPayload, SignatureRejected
+from bot.wecom.crypto import CallbackCrypto, MalformedPayload, SignatureRejected, StaleRequest
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -67,20 +69,43 @@ def answer_url_verification(crypto: CallbackCrypto, channel: str) -> Response:
     return plain(echo)
 
 
-def open_post(crypto: CallbackCrypto, encrypted_field: Callable[[bytes], str]) -> str:
-    """Read a callback POST, verify its signature and return the decrypted plaintext.
+def open_post(crypto: CallbackCrypto, encrypted_field: Callable[[bytes], str], *, fresh_within: int) -> str:
+    """Read a callback POST, verify its signature and freshness, and return the decrypted plaintext.
 
-    Raises SignatureRejected or MalformedPayload; nothing has been stored when they are raised.
+    Raises SignatureRejected (StaleRequest for a timestamp more than `fresh_within` seconds from
+    now) or MalformedPayload; nothing has been stored when they are raised.
     """
     params = signed_params("msg_signature", "timestamp", "nonce")
     encrypted = encrypted_field(read_body())
-    return crypto.decrypt(encrypted, params["msg_signature"], params["timestamp"], params["nonce"])
+    plaintext = crypto.decrypt(encrypted, params["msg_signature"], params["timestamp"], params["nonce"])
+    # Checked after the signature, so the timestamp is WeCom's own. Wall time, not the service's clock:
+    # WeCom signs with real time, while the service's clock may be a rehearsal's or a test's.
+    check_fresh(params["timestamp"], time.time(), fresh_within)
+    return plaintext
+
+
+def check_fresh(timestamp: str, now: float, window: int) -> None:
+    """Raise StaleRequest unless `timestamp` (Unix seconds) is within `window` seconds of `now`."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise StaleRequest(f"timestamp {timestamp[:20]!r} is not Unix seconds")
+    skew = int(timestamp) - now
+    if abs(skew) > window:
+        raise StaleRequest(f"timestamp is {skew:+.0f} s from now, outside ±{window} s")
 
 
 def refusal(channel: str, exc: SignatureRejected | MalformedPayload) -> Response:
     """403 for a request not signed for us, 400 for one we cannot read."""
+    if isinstance(exc, StaleRequest):
+        log.warning("%s callback refused from %s: %s", channel, request.remote_addr, exc)
+        return plain("forbidden", 403)
     if isinstance(exc, SignatureRejected):
         log.warning("%s callback with a bad signature or receive id from %s", channel, request.remote_addr)
         return plain("forbidden", 403)
-    log.warning("%s callback refused: %s", channel, exc)
+    log.warning("%s callback refused from %s: %s", channel, request.remote_addr, exc)
     return plain(f"malformed request: {exc}", 400)
+
+
+def ignored(channel: str, exc: InvalidMessage) -> Response:
+    """Answer 200 to a signed message of impossible shape, so WeCom stops retrying it; change nothing else."""
+    log.warning("%s callback: signed message %r ignored: %s", channel, exc.msg_id, exc.reason)
+    return plain("")

@@ -21,6 +21,10 @@ class SignatureRejected(Exception):
     """The request was not signed with our token, or was meant for another receive id (HTTP 403)."""
 
 
+class StaleRequest(SignatureRejected):
+    """A correctly signed request dated outside the freshness window: a replay, or a clock far off (HTTP 403)."""
+
+
 class MalformedPayload(Exception):
     """The request was signed correctly but its content cannot be read (HTTP 400)."""
 

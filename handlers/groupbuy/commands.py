@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config.core import Config
 from bot.context import Context
+from bot.numbers import whole_number
 from bot.outbox import queue_reply
 from bot.registry import command
 from bot.replies import Reply
-from bot.text import split_words
+from bot.text import fold_width, split_words
 from handlers.groupbuy.config import GROUPBUY_SECTION
-from handlers.groupbuy.terms import TermsError, fold, parse_terms, yuan
+from handlers.groupbuy.terms import TermsError, parse_terms, yuan
 from handlers.points.config import POINTS_SECTION
 from handlers.points.rules import command_name
 from models import groupbuy, ledger
@@ -59,7 +60,7 @@ def summary(config: Config, deal: Deal, join_word: str) -> str:
 
 def _find(ctx: Context, raw: str) -> Deal | str:
     """Return the deal 团号 `raw` names, or the reply saying there is none."""
-    code = fold(raw).strip()
+    code = fold_width(raw).strip()
     deal = groupbuy.find(ctx.session, code) if code.isascii() and len(code) <= 16 else None
     if deal is None:
         return ctx.text("groupbuy_unknown_code", code=raw, command=command_name(ctx, "我的团购"))
@@ -127,11 +128,7 @@ def _credited_guide(ctx: Context, user_id: str, deal: Deal) -> str | None:
 
 
 def _quantity(raw: str) -> int | None:
-    digits = fold(raw).strip().removesuffix("份").removesuffix("件")
-    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(MAX_QUANTITY)):
-        return None
-    number = int(digits)
-    return number if 1 <= number <= MAX_QUANTITY else None
+    return whole_number(fold_width(raw).strip().removesuffix("份").removesuffix("件"), MAX_QUANTITY)
 
 
 @command("接龙", aliases=["报名", "跟团"], role="member", examples=[("接龙 NOPE", "没有团号")])

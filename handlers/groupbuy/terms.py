@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from bot.text import split_words
+from bot.text import fold_width, split_words
 
 # The terms a guide can set, by every name a guide is likely to type.
 KEYS = {
@@ -32,9 +31,10 @@ MAX_PRICE_CENTS = 100_000_000
 MAX_PLACES = 100_000
 MAX_TITLE = 60
 _KV = re.compile(r"^([^=:]+?)[=:](.*)$")
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2})|点(?:(\d{1,2})分?|半)?)$")
-_RELATIVE = re.compile(r"^(\d{1,4})(分钟|min|小时|h|天|d)$", re.IGNORECASE)
-_MONTH_DAY = re.compile(r"^(\d{1,2})(?:[-/.]|月)(\d{1,2})日?$")
+# re.ASCII: `\d` would otherwise match Arabic-Indic and other digits, which no other command takes.
+_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2})|点(?:(\d{1,2})分?|半)?)$", re.ASCII)
+_RELATIVE = re.compile(r"^(\d{1,4})(分钟|min|小时|h|天|d)$", re.IGNORECASE | re.ASCII)
+_MONTH_DAY = re.compile(r"^(\d{1,2})(?:[-/.]|月)(\d{1,2})日?$", re.ASCII)
 _DAY_WORDS = {"今天": 0, "今日": 0, "今晚": 0, "明天": 1, "明日": 1, "明晚": 1, "后天": 2}
 _EVENING_WORDS = {"今晚", "明晚"}
 
@@ -60,15 +60,10 @@ class Terms:
     unknown: tuple[str, ...] = field(default=())
 
 
-def fold(text: str) -> str:
-    """Fold full-width characters (：＝１２) to what a half-width keyboard types."""
-    return unicodedata.normalize("NFKC", text)
-
-
 def parse_price(raw: str) -> int:
     """Return the price in integer cents for a yuan amount such as 39.9, ¥39.90 or 39.9元."""
-    text = fold(raw).strip().removeprefix("¥").removeprefix("￥").removesuffix("元").strip()
-    if not re.fullmatch(r"-?\d{1,9}(\.\d{1,9})?", text):
+    text = fold_width(raw).strip().removeprefix("¥").removeprefix("￥").removesuffix("元").strip()
+    if not re.fullmatch(r"-?\d{1,9}(\.\d{1,9})?", text, re.ASCII):
         raise TermsError("groupbuy_bad_price", value=raw)
     try:
         yuan = Decimal(text)
@@ -84,8 +79,8 @@ def parse_price(raw: str) -> int:
 
 def parse_whole(raw: str, name: str, *, low: int = 1, high: int = MAX_PLACES) -> int:
     """Return the whole number in `raw` within [low, high], or explain which term is wrong."""
-    text = fold(raw).strip().removesuffix("份").removesuffix("人").removesuffix("件")
-    if not re.fullmatch(r"-?\d{1,7}", text):
+    text = fold_width(raw).strip().removesuffix("份").removesuffix("人").removesuffix("件")
+    if not re.fullmatch(r"-?\d{1,7}", text, re.ASCII):
         raise TermsError("groupbuy_bad_number", term=name, value=raw)
     number = int(text)
     if not low <= number <= high:
@@ -110,7 +105,7 @@ def parse_deadline(raw: str, now: datetime, zone: ZoneInfo) -> datetime:
     Times without a zone are in `zone`; 今晚 8:00 means 20:00. A month-day already past this year
     means next year only when that is the nearer reading.
     """
-    text = " ".join(split_words(fold(raw)))
+    text = " ".join(split_words(fold_width(raw)))
     if not text:
         raise TermsError("groupbuy_bad_deadline", value=raw)
     local_now = now.astimezone(zone)
@@ -170,7 +165,7 @@ def _pairs(words: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     unknown: list[str] = []
     index = 0
     while index < len(words):
-        word = fold(words[index])
+        word = fold_width(words[index])
         match = _KV.match(word)
         if not match:
             if terms:  # words after the first term are taken as a stray word, not the title
@@ -192,9 +187,9 @@ def _pairs(words: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
             raise TermsError("groupbuy_repeated_term", term=name)
         index += 1
         # 截止=明天 20:00 and 截止=11-25 20:00: the time was typed as the next word.
-        if key == "deadline" and index < len(words) and _clock(fold(words[index])) and _KV.match(value) is None:
+        if key == "deadline" and index < len(words) and _clock(fold_width(words[index])) and _KV.match(value) is None:
             if not _clock(value) and not _RELATIVE.match(value):
-                value = f"{value} {fold(words[index])}"
+                value = f"{value} {fold_width(words[index])}"
                 index += 1
         terms[key] = value
     return title, terms, unknown

@@ -23,12 +23,15 @@ from bot.config.core import Config
 from bot.context import Actor, ChatRef, Context
 from bot.events import Event
 from bot.registry import Registry
+from bot.text import storable
 from bot.transports.base import DeliveryError, exponential_backoff
 from bot.wecom.api import WecomApi
 from handlers.members.observe import attributed_guide
 from handlers.members.welcome import welcome_text
 from models import chat_sync, welcome
+from models.base import width
 from models.membership import (
+    Person,
     fill_join_scene,
     join,
     leave,
@@ -40,6 +43,7 @@ from models.membership import (
 from models.outbox import rewrite_pending
 
 log = logging.getLogger(__name__)
+NAME_MAX = width(Person.__table__.c.display_name)
 
 GET = "externalcontact/groupchat/get"
 LIST = "externalcontact/groupchat/list"
@@ -121,9 +125,14 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _stored_name(value: Any) -> str:
+    # Names come from WeCom as typed by people: the one rule for characters a store refuses, and the column width.
+    return storable(str(value or "")).strip()[:NAME_MAX]
+
+
 def _shown_name(entry: dict[str, Any]) -> str:
-    name = str(entry.get("name") or "").strip()
-    nickname = str(entry.get("group_nickname") or "").strip()
+    name = _stored_name(entry.get("name"))
+    nickname = _stored_name(entry.get("group_nickname"))
     if _int(entry.get("type")) == STAFF_TYPE:
         return name or nickname  # staff are known by their WeCom name
     return nickname or name  # a customer's group nickname is what the group sees
@@ -139,7 +148,7 @@ def apply_group_chat(
         fetched_at: when WeCom was asked; members who joined later are never closed by this answer.
     """
     result = SyncResult(chat_id)
-    name = str(group_chat.get("name") or "").strip()
+    name = _stored_name(group_chat.get("name"))
     if name and set_group_name(session, chat_id, name, fetched_at):
         result.name = name
     before = memberships_in(session, chat_id)

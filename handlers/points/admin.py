@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from bot.context import Context
 from bot.registry import command
 from bot.replies import Reply
-from bot.text import split_words
-from handlers.points.rules import command_name, half_width, names, parse_count, tier_up, today
+from bot.text import fold_width, split_words
+from handlers.points.rules import command_name, names, parse_count, tier_up, today
 from models import ledger
 from models.membership import is_member, members_named
 
@@ -54,7 +54,7 @@ def resolve_member(ctx: Context, written: str) -> list[str]:
     group's current members; a userid always wins over a name.
     """
     chats = _chats(ctx)
-    spellings = list(dict.fromkeys((written, half_width(written))))
+    spellings = list(dict.fromkeys((written, fold_width(written))))
     for user in spellings:
         if any(is_member(ctx.session, chat_id, user) for chat_id in chats):
             return [user]

@@ -84,4 +84,6 @@ class PointsConfig(Strict):
         return reached[-1] if reached else None
 
 
-POINTS_SECTION = Section("points", PointsConfig, PointsConfig)
+POINTS_SECTION = Section(
+    "points", PointsConfig, PointsConfig, guards=(("rewards", lambda points: len(points.rewards)),)
+)

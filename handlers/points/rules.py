@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from datetime import date
 
 from bot.context import Context
+from bot.numbers import whole_number
 from bot.replies import Reply
 from handlers.points.config import POINTS_SECTION
 from models import ledger
@@ -19,20 +19,9 @@ def today(ctx: Context) -> date:
     return POINTS_SECTION.of(ctx.config).day(ctx.now(), ctx.config.zone)
 
 
-def half_width(word: str) -> str:
-    """Fold full-width letters, digits and signs to ASCII, as a Chinese keyboard types them (「Ａ０１」 → 「A01」)."""
-    return unicodedata.normalize("NFKC", word)
-
-
 def parse_count(word: str, high: int) -> int | None:
     """Return the whole number 1..`high` written in `word` (full-width digits too), or None."""
-    digits = half_width(word)
-    # Only ASCII digits: int() alone would also take "+5", "1_000" or "٣"; the length check
-    # keeps a pasted 5,000-digit number from int()'s own limit and the database's column range.
-    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(high)):
-        return None
-    number = int(digits)
-    return number if 1 <= number <= high else None
+    return whole_number(word, high)
 
 
 def command_name(ctx: Context, builtin: str) -> str:

@@ -26,7 +26,7 @@ __all__ = ["close_due_quizzes", "quiz_command", "answer_open_quiz"]
 QUIZ = "竞猜"
 START, END, BOARD = "开始", "结束", "排行"
 # 「60」「60秒」「90s」「2分钟」「2min」: a number of seconds or minutes.
-DURATION = re.compile(r"^(\d{1,6})(秒|秒钟|s|sec|分|分钟|m|min)?$")
+DURATION = re.compile(r"^(\d{1,6})(秒|秒钟|s|sec|分|分钟|m|min)?$", re.ASCII)
 MINUTE_UNITS = frozenset({"分", "分钟", "m", "min"})
 # 「答 B」「答：B」「答案 B」「答B」 are the same answer as 「B」; 「答辩」 stays a text answer.
 ANSWER_PREFIX = re.compile(r"^(?:答案|答)(?:\s*[:：]\s*|\s+|(?=[A-Za-zＡ-Ｚａ-ｚ]$))")

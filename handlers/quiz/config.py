@@ -146,4 +146,4 @@ class QuizConfig(Strict):
         return question.points if question.points is not None else self.points_by_rank
 
 
-QUIZ_SECTION = Section("quiz", QuizConfig, QuizConfig)
+QUIZ_SECTION = Section("quiz", QuizConfig, QuizConfig, guards=(("questions", lambda quiz: len(quiz.questions)),))

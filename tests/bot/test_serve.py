@@ -255,7 +255,8 @@ def test_bad_yaml_edit_while_serving_keeps_old_rules_and_sigterm_stops(workspace
     # Proves the file is watched at all: a valid edit takes effect without a restart.
     lines[index] = '    reply: "新的发货说明"\n'
     workspace.config.write_text("".join(lines), encoding="utf-8")
-    assert aibot_says(server, "发货")["stream"]["content"] == "新的发货说明"
+    # Applied once the file has stopped changing (a second of settling), not mid-write.
+    wait_until(lambda: aibot_says(server, "发货")["stream"]["content"] == "新的发货说明", "the good edit to apply")
     status, body = http(f"{server.base}/healthz")
     assert json.loads(body)["config_error"] is None
 
@@ -266,6 +267,29 @@ def test_bad_yaml_edit_while_serving_keeps_old_rules_and_sigterm_stops(workspace
         pytest.fail("groupbot serve did not stop within 10 s of SIGTERM")
     assert code == 0, server.err()
     wait_until(lambda: "stopped" in server.err(), "the shutdown to be logged")
+
+
+def test_half_written_config_while_serving_is_held_and_a_complete_edit_applies(
+    workspace: Workspace, server: Server
+) -> None:
+    """An in-place save cut just before `roles:` is valid YAML; serving goes on with the old config."""
+    original = workspace.config.read_text(encoding="utf-8")
+    cut = original[: original.index("\nroles:\n") + 1]
+    workspace.config.write_text(cut, encoding="utf-8")
+
+    wait_until(lambda: "held back: the edit empties roles" in server.err(), "the held edit to be logged")
+    assert aibot_says(server, "发货")["stream"]["content"] == SHIPPING_REPLY
+    status, body = http(f"{server.base}/healthz")
+    assert status == 200
+    held = json.loads(body)["config_held"]
+    assert "roles" in held and "groups" in held and "reload --accept" in held
+    checked = workspace.cli("check-config")
+    assert "held back by the running service: the edit empties roles" in checked.stdout
+
+    workspace.config.write_text(original.replace(SHIPPING_REPLY, "新的发货说明"), encoding="utf-8")
+    wait_until(lambda: aibot_says(server, "发货")["stream"]["content"] == "新的发货说明", "the complete edit to apply")
+    status, body = http(f"{server.base}/healthz")
+    assert json.loads(body)["config_held"] is None
 
 
 def test_serve_on_unmigrated_database_refuses_with_upgrade_hint(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def _keyword_yaml(reply: str, *, extra: str = "") -> str:
 
 
 def _holder(path: Path) -> ConfigHolder:
-    return ConfigHolder(path, lambda p: config_loader(load_handlers())(p, environ={}))
+    return ConfigHolder(path, lambda p: config_loader(load_handlers())(p, environ={}), settle_seconds=0)
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:

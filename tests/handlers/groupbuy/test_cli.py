@@ -138,3 +138,25 @@ def test_close_due_closes_overdue_deals_and_queues_their_announcements(config_fi
     with make_session_factory(engine)() as session:
         assert len(session.scalars(select(OutboxMessage)).all()) >= 2
     assert "closed 0 group-buy(s)" in run("groupbuy", "close-due", "--config", str(config_file)).output
+
+
+def test_export_survives_control_characters_and_defuses_hidden_formula_starters(
+    config_file: Path, engine: Engine, tmp_path: Path
+) -> None:
+    """A name carried in from group sync with \\x01, or starting ＝ or a zero-width space before =, in xlsx and csv."""
+    codes = seed(engine)
+    with make_session_factory(engine).begin() as session:
+        set_display_name(session, "lisi", "李\x01四\x0b", at(11, 21))
+        set_display_name(session, "wangwu", '＝HYPERLINK("http://x")', at(11, 21))
+        set_display_name(session, "zhaoliu", "\u200b=1+1", at(11, 21))
+    target = tmp_path / "roster.xlsx"
+    result = run("groupbuy", "export", codes["A"], "--format", "xlsx", "--output", str(target), "--config",
+                 str(config_file))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sheet = load_workbook(target).active
+    assert sheet is not None
+    names = [row[2] for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)]
+    assert names == ["李四", '\'＝HYPERLINK("http://x")', "'\u200b=1+1"]
+
+    csv_rows = list(csv.reader(io.StringIO(run("groupbuy", "export", codes["A"], "--config", str(config_file)).output)))
+    assert [r[2] for r in csv_rows[1:4]] == names
