@@ -243,3 +243,73 @@ def group_features(config: Config, group: Any) -> list[Any]:
     from bot.features import group_features as compose
 
     return compose(config, group, REGISTRY.feature_lines())
+
+
+# ------------------------------------------------------------------ talking to the bot
+
+
+@dataclass
+class ChatBot:
+    """The bot as a test talks to it: the real dispatcher and database, a frozen clock, and what was queued.
+
+    Capability harnesses (points, group-buy, members, quiz, reactivation) extend this one class
+    with what only they need; `say()` is the same everywhere.
+    """
+
+    services: Any  # bot.services.Services
+    clock: Any  # bot.clock.FrozenClock
+
+    def send(
+        self,
+        text: str,
+        *,
+        user: str = "lisi",
+        chat: str | None = "wrgroup0001",
+        msg_id: str | None = None,
+        source: str = "console",
+    ) -> Any:
+        """Deliver `text` as an @mention in `chat` (1:1 when None) through the real dispatcher; return the Outcome."""
+        from bot.events import Event
+
+        event = Event(
+            kind="text",
+            source=source,  # type: ignore[arg-type]
+            user_id=user,
+            chat_id=chat,
+            at=self.clock.now(),
+            text=f"@小助手\u2005{text}" if chat else text,
+            msg_id=msg_id or uuid.uuid4().hex,
+        )
+        return self.services.dispatcher.handle(event)
+
+    def say(self, text: str, **kw: Any) -> str:
+        """Return what the member sees at once in answer to `text`."""
+        return str(self.send(text, **kw).passive_text)
+
+    def at(self, when: Any) -> Any:
+        self.clock.set(when)
+        return self
+
+    def later(self, seconds: float) -> Any:
+        self.clock.advance(seconds=seconds)
+        return self
+
+    def outbox(self) -> list[Any]:
+        """Every queued message, oldest first."""
+        from sqlalchemy import select
+
+        from models import OutboxMessage
+
+        with self.services.session_factory() as session:
+            return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    def sent_to(self, target: str) -> list[str]:
+        """The texts queued for `target` (a chat or a user), oldest first."""
+        return [str(row.payload["content"]) for row in self.outbox() if row.target == target]
+
+    def balance(self, user: str) -> tuple[int, int]:
+        """The member's (balance, earned) points."""
+        from models import ledger
+
+        with self.services.session_factory() as session:
+            return ledger.account_of(session, user)

@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
-from bot.dispatch import Outcome
-from bot.events import Event
 from bot.services import Services
-from models import OutboxMessage, groupbuy
+from models import groupbuy
 from models.groupbuy import Deal, Signup
 from tests.conftest import base_config, write_yaml
+from tests.factories import ChatBot
 
 GROUP = "wrgroup0001"
 CUSTOMER_GROUP = "wrcustomer01"
@@ -32,26 +31,8 @@ GROUPBUY: dict[str, Any] = {
 
 
 @dataclass
-class Bot:
-    services: Services
-    clock: FrozenClock
-
-    def send(self, text: str, *, user: str = "lisi", chat: str | None = GROUP) -> Outcome:
-        """Deliver `text` as an @mention in `chat` (1:1 when None) through the real dispatcher."""
-        event = Event(
-            kind="text",
-            source="console",
-            user_id=user,
-            chat_id=chat,
-            at=self.clock.now(),
-            text=f"@小助手\u2005{text}" if chat else text,
-            msg_id=uuid.uuid4().hex,
-        )
-        return self.services.dispatcher.handle(event)
-
-    def say(self, text: str, **kw: Any) -> str:
-        """Return the passive answer to `text`."""
-        return self.send(text, **kw).passive_text
+class Bot(ChatBot):
+    """The shared ChatBot, plus opening deals and reading deals and signups."""
 
     def open(self, terms: str = "草莓 价格=39.9 名额=3 截止=2小时 成团=2 限购=2", **kw: Any) -> Deal:
         """Open a deal as guide01 and return it."""
@@ -74,13 +55,6 @@ class Bot:
     def signups(self, deal_id: int, status: str | None = None) -> list[Signup]:
         with self.services.session_factory() as session:
             return groupbuy.signups(session, deal_id, status)
-
-    def outbox(self) -> list[OutboxMessage]:
-        with self.services.session_factory() as session:
-            return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-    def sent_to(self, target: str) -> list[str]:
-        return [str(row.payload["content"]) for row in self.outbox() if row.target == target]
 
 
 def bot_config(**groupbuy_settings: Any) -> dict[str, Any]:

@@ -13,12 +13,11 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.clock import FrozenClock
-from bot.events import Event
 from bot.services import Services
-from models import OutboxMessage
 from models.membership import Membership, MembershipChange
 from tests import factories
 from tests.conftest import base_config, write_yaml
+from tests.factories import ChatBot
 
 CUSTOMER = "wrCustomerGroup01"
 TEAM = "wrTeamGroup01"
@@ -40,14 +39,15 @@ GROUPS: list[dict[str, Any]] = [
 
 
 @dataclass
-class GroupBot:
-    services: Services
-    client: FlaskClient
-    clock: FrozenClock
+class GroupBot(ChatBot):
+    """The shared ChatBot, plus WeCom's join and leave callbacks and the membership rows."""
+
+    client: FlaskClient | None = None
 
     def callback(self, plaintext: str) -> int:
         """POST the decrypted XML `plaintext` to /wecom/callback, encrypted and signed as WeCom does."""
         signed = factories.app_sender().xml_post(plaintext)
+        assert self.client is not None
         resp = self.client.post(f"/wecom/callback?{signed.query_string}", data=signed.body, content_type="text/xml")
         return resp.status_code
 
@@ -60,22 +60,9 @@ class GroupBot:
     def leave(self, chat: str, users: list[str], **kw: Any) -> int:
         return self.callback(factories.make_member_left(chat, users, create_time=self.now_ts(), **kw))
 
-    def say(self, text: str, *, user: str = "lisi", chat: str | None = TEAM, source: str = "console") -> str:
-        """Send `text` (an @mention in `chat`, or 1:1) through the dispatcher and return the passive answer."""
-        event = Event(
-            kind="text",
-            source=source,  # type: ignore[arg-type]
-            user_id=user,
-            chat_id=chat,
-            at=self.clock.now(),
-            text=f"@小助手\u2005{text}" if chat else text,
-            msg_id=uuid.uuid4().hex,
-        )
-        return self.services.dispatcher.handle(event).passive_text
-
-    def outbox(self) -> list[OutboxMessage]:
-        with self.services.session_factory() as session:
-            return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    def say(self, text: str, *, chat: str | None = TEAM, **kw: Any) -> str:
+        """Send `text` (an @mention in `chat`, TEAM by default, or 1:1) and return what the member sees."""
+        return super().say(text, chat=chat, **kw)
 
     def membership(self, chat: str, user: str) -> Membership | None:
         with self.services.session_factory() as session:
@@ -97,4 +84,4 @@ def make_group_bot(
     """A bot with GROUPS configured (guide01 guides both) and `overrides` applied to the top-level config."""
     data = {**base_config(), "groups": GROUPS, **overrides}
     services = make_services(write_yaml(tmp_path / f"config-{uuid.uuid4().hex[:6]}.yaml", data))
-    return GroupBot(services, create_app(services).test_client(), clock)
+    return GroupBot(services, clock, client=create_app(services).test_client())

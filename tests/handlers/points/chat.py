@@ -10,14 +10,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from bot.clock import FrozenClock
-from bot.dispatch import Outcome
-from bot.events import Event
 from bot.services import Services
-from models import OutboxMessage, ledger
+from models import ledger
 from tests.conftest import base_config, write_yaml
+from tests.factories import ChatBot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 GROUP = "wrgroup0001"
@@ -44,42 +41,12 @@ def local(*args: int) -> datetime:
 
 
 @dataclass
-class Bot:
-    services: Services
-    clock: FrozenClock
-
-    def send(self, text: str, *, user: str = "lisi", chat: str | None = GROUP, msg_id: str | None = None) -> Outcome:
-        """Deliver `text` as an @mention in `chat` (1:1 when None) through the real dispatcher."""
-        event = Event(
-            kind="text",
-            source="console",
-            user_id=user,
-            chat_id=chat,
-            at=self.clock.now(),
-            text=f"@小助手\u2005{text}" if chat else text,
-            msg_id=msg_id or uuid.uuid4().hex,
-        )
-        return self.services.dispatcher.handle(event)
-
-    def say(self, text: str, **kw: Any) -> str:
-        """Return the passive answer to `text`."""
-        return self.send(text, **kw).passive_text
-
-    def at(self, when: datetime) -> Bot:
-        self.clock.set(when)
-        return self
-
-    def balance(self, user: str) -> tuple[int, int]:
-        with self.services.session_factory() as session:
-            return ledger.account_of(session, user)
+class Bot(ChatBot):
+    """The shared ChatBot, plus the ledger's entries."""
 
     def entries(self) -> list[ledger.PointsEntry]:
         with self.services.session_factory() as session:
             return ledger.entries(session)
-
-    def outbox(self) -> list[OutboxMessage]:
-        with self.services.session_factory() as session:
-            return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def make_bot(make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock, **points: Any) -> Bot:

@@ -16,10 +16,11 @@ from bot.app import create_app
 from bot.clock import FrozenClock
 from bot.services import Services
 from handlers.quiz.commands import close_due_quizzes
-from models import OutboxMessage, ledger
+from models import OutboxMessage
 from models import quiz as quizzes
 from tests import factories
 from tests.conftest import base_config, write_yaml
+from tests.factories import ChatBot
 
 GROUP = "wrgroup0001"
 OTHER_GROUP = "wrgroup0002"
@@ -75,9 +76,9 @@ def quiz_config(database_url: str = "sqlite:///unused.db", **quiz: Any) -> dict[
 
 
 @dataclass
-class QuizBot:
-    services: Services
-    clock: FrozenClock
+class QuizBot(ChatBot):
+    """The shared ChatBot, speaking through the encrypted aibot callback as members do in internal groups."""
+
     sender: factories.WecomSender = field(default_factory=factories.aibot_sender)
     _client: FlaskClient | None = None
 
@@ -110,10 +111,6 @@ class QuizBot:
         """@ the bot in `chat` (1:1 when None) through the encrypted callback; return what the member sees."""
         return self.post(factories.aibot_text(text, user=user, chat=chat, msgid=msgid or uuid.uuid4().hex), client)
 
-    def later(self, seconds: float) -> QuizBot:
-        self.clock.advance(seconds=seconds)
-        return self
-
     def close_due(self) -> int:
         return close_due_quizzes(self.services.session_factory, self.services.config(), self.clock.now())
 
@@ -124,9 +121,8 @@ class QuizBot:
             rows = session.scalars(stmt.order_by(OutboxMessage.id))
             return [row for row in rows if str(row.payload["content"]).startswith(("【有奖竞猜】", "【竞猜结果】"))]
 
-    def balance(self, user: str) -> int:
-        with self.services.session_factory() as session:
-            return ledger.account_of(session, user)[0]
+    def balance(self, user: str) -> int:  # type: ignore[override]
+        return super().balance(user)[0]
 
     def answers(self) -> list[quizzes.QuizAnswer]:
         with self.services.session_factory() as session:

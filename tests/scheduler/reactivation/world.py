@@ -13,13 +13,12 @@ from sqlalchemy import select
 
 from bot.clock import FrozenClock
 from bot.config.core import Config
-from bot.events import Event
 from bot.services import Services
-from models import OutboxMessage
 from models.membership import join, set_display_name
 from models.nudge import Nudge
 from scheduler.reactivation.ladder import ReactivationSummary, in_holdout, run_reactivation
 from tests.conftest import base_config, write_yaml
+from tests.factories import ChatBot
 
 TEAM = "wrTeam01"
 TEAM2 = "wrTeam02"
@@ -57,9 +56,8 @@ def reactivation_settings(**overrides: Any) -> dict[str, Any]:
 
 
 @dataclass
-class World:
-    services: Services
-    clock: FrozenClock
+class World(ChatBot):
+    """The shared ChatBot, plus members joining at set times and reactivation passes."""
 
     @property
     def config(self) -> Config:
@@ -75,16 +73,7 @@ class World:
 
     def speak(self, chat: str | None, user: str, text: str = "大家好") -> None:
         """`user` writes in `chat` (None: 1:1 to the bot) now, through the real dispatcher."""
-        event = Event(
-            kind="text",
-            source="console",
-            user_id=user,
-            chat_id=chat,
-            at=self.clock.now(),
-            text=f"@小助手\u2005{text}" if chat else text,
-            msg_id=uuid.uuid4().hex,
-        )
-        self.services.dispatcher.handle(event)
+        self.send(text, user=user, chat=chat)
 
     def at_day(self, days: float, *, local: str = "10:00") -> None:
         """Set the clock to `days` after START at the Shanghai wall time `local`."""
@@ -94,10 +83,6 @@ class World:
 
     def run(self) -> ReactivationSummary:
         return run_reactivation(self.services.session_factory, self.config, self.clock.now())
-
-    def outbox(self) -> list[OutboxMessage]:
-        with self.services.session_factory() as session:
-            return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
     def nudges(self) -> list[Nudge]:
         with self.services.session_factory() as session:
