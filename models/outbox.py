@@ -5,18 +5,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime
 
-STATUSES = ("pending", "sending", "sent", "failed")
+# `waiting`: a customer-group message held for the guide to send from the chat-toolbar page (sidebar).
+STATUSES = ("pending", "waiting", "sending", "sent", "failed")
+# Rows the guide may still send from the sidebar: not yet claimed by a drainer or by another page.
+SIDEBAR_SENDABLE = ("pending", "waiting")
+# claimed_by of a row a guide's page is sending: no drainer holds it, so only the page settles it.
+SIDEBAR_WORKER_PREFIX = "sidebar:"
+SIDEBAR_HOLD = timedelta(minutes=10)
 
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint("status IN ('pending', 'waiting', 'sending', 'sent', 'failed')", name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
         CheckConstraint("target_kind IN ('user', 'chat')", name="target_kind"),
         # Drainers look up due rows by status and time; this keeps that a range scan.
@@ -38,6 +44,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The de-duplication key of the callback that produced the message, for tracing.
     origin: Mapped[str | None] = mapped_column(String(200))
+    # When the row first started waiting for the guide's sidebar (None: it never waited).
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who sent it by hand from the sidebar, and when (None: a transport delivered it).
+    delivered_by: Mapped[str | None] = mapped_column(String(128))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 def add_message(
@@ -100,9 +111,16 @@ def claim_due(
     BEGIN IMMEDIATE, so the same select is safe there too.
     """
     stuck = (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - reclaim_after)
+    # A guide's page holds its claim while WeCom's send dialog is open; a drainer takes it over only
+    # once the page has plainly gone away.
+    stuck = stuck & (
+        ~OutboxMessage.claimed_by.startswith(SIDEBAR_WORKER_PREFIX) | (OutboxMessage.claimed_at < now - SIDEBAR_HOLD)
+    )
     if max_attempts is not None:
         stuck = stuck & (OutboxMessage.attempts < max_attempts)
-    due = or_((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now), stuck)
+    # A waiting row comes back when its wait for the guide ends (then it goes as a customer task).
+    waiting = OutboxMessage.status.in_(("pending", "waiting"))
+    due = or_(waiting & (OutboxMessage.next_attempt_at <= now), stuck)
     ids = list(
         session.scalars(
             select(OutboxMessage.id)
@@ -270,8 +288,6 @@ def list_messages(session: Session, *, status: str | None = None, limit: int = 5
 
 def last_row_id(session: Session) -> int:
     """Return the newest row's id (0 when there is none)."""
-    from sqlalchemy import func
-
     return int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
 
 
@@ -282,8 +298,6 @@ def queued_after(session: Session, row_id: int) -> list[OutboxMessage]:
 
 def count_unsent(session: Session, channel: str, target: str) -> int:
     """Return how many rows for `channel` and `target` are still waiting or being sent."""
-    from sqlalchemy import func
-
     return int(
         session.scalar(
             select(func.count())
@@ -295,4 +309,111 @@ def count_unsent(session: Session, channel: str, target: str) -> int:
             )
         )
         or 0
+    )
+
+
+# --- the guide's sidebar --------------------------------------------------------------------------------
+
+
+def mark_waiting(session: Session, message_id: int, worker: str, until: datetime, now: datetime, reason: str) -> bool:
+    """Hold a claimed row for the guide's sidebar until `until`, without counting the attempt."""
+    return _finish(
+        session,
+        message_id,
+        worker,
+        status="waiting",
+        next_attempt_at=until,
+        waiting_since=func.coalesce(OutboxMessage.waiting_since, now),
+        last_error=reason,
+        claimed_by=None,
+        attempts=OutboxMessage.attempts - 1,
+    )
+
+
+def sendable_for_chat(session: Session, chat_id: str) -> list[OutboxMessage]:
+    """Return the messages for group `chat_id` a guide may still send by hand, oldest first."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "group",
+                OutboxMessage.target == chat_id,
+                OutboxMessage.status.in_(SIDEBAR_SENDABLE),
+            )
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        )
+    )
+
+
+def count_waiting(session: Session, chat_ids: list[str]) -> int:
+    """Return how many messages wait for a guide's sidebar in `chat_ids`."""
+    if not chat_ids:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "group",
+                OutboxMessage.target.in_(chat_ids),
+                OutboxMessage.status.in_(SIDEBAR_SENDABLE),
+            )
+        )
+        or 0
+    )
+
+
+def claim_for_guide(session: Session, message_id: int, chat_id: str, guide: str, now: datetime) -> bool:
+    """Take a row for the guide's page to send; False once a drainer or another page has it, or it is gone."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.channel == "group",
+            OutboxMessage.target == chat_id,
+            OutboxMessage.status.in_(SIDEBAR_SENDABLE),
+        )
+        .values(status="sending", claimed_by=(SIDEBAR_WORKER_PREFIX + guide)[:64], claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def delivered_by_guide(session: Session, message_id: int, guide: str, now: datetime) -> bool:
+    """Record that the guide's own message carried the row into the group; False unless their page held it."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == (SIDEBAR_WORKER_PREFIX + guide)[:64],
+        )
+        .values(status="sent", sent_at=now, delivered_by=guide, delivered_at=now, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release_by_guide(session: Session, message_id: int, guide: str) -> bool:
+    """Give a row back to the waiting list after the guide cancelled WeCom's send dialog or it failed."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == (SIDEBAR_WORKER_PREFIX + guide)[:64],
+        )
+        .values(status="waiting", claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def set_content(session: Session, message_id: int, payload: dict[str, Any]) -> None:
+    """Replace the payload of a row a guide's page holds (a quiz question re-dated as it is sent)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending")
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
     )
