@@ -227,3 +227,14 @@ def standings(session: Session, *, chat_id: str | None, since: date | None, limi
     if since is not None:
         stmt = stmt.where(Quiz.day >= since)
     return [(user, int(w or 0), int(p or 0)) for user, w, p in session.execute(stmt)]
+
+
+def restart_clock(session: Session, quiz_id: int, started_at: datetime, deadline: datetime) -> bool:
+    """Start an open quiz's clock anew (its question has just reached the group); False once it is closed."""
+    result = session.execute(
+        update(Quiz)
+        .where(Quiz.id == quiz_id, Quiz.closed_at.is_(None))
+        .values(started_at=started_at, deadline_at=deadline)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
