@@ -10,6 +10,7 @@ from sqlalchemy import text
 from bot.inbound import aibot_callback, app_callback
 from bot.inbound.common import MAX_BODY_BYTES
 from bot.services import Services
+from bot.web import init_app as init_web
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ def create_app(services: Services) -> Flask:
     app.extensions["groupbot"] = services
     app.register_blueprint(app_callback.blueprint)
     app.register_blueprint(aibot_callback.blueprint)
+    init_web(app, services)
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from bot.cli.check_config import check_config
 from bot.cli.common import config_option, load_or_exit, safe_url, services_or_exit
 from bot.cli.outbox import outbox
 from bot.cli.reports import report
+from bot.cli.web import web
 from bot.config.holder import ConfigWatcher
 from bot.registry import Registry
 from bot.transports.drainer import Drainer, drain_once, make_transport
@@ -157,7 +158,7 @@ def db_upgrade(config_path: str) -> None:
     click.echo(f"database {safe_url(config.database_url)} is at revision {migrate.current_revision(engine)}")
 
 
-for command in (chat, check_config, outbox, report, *REGISTRY.cli_commands()):
+for command in (chat, check_config, outbox, report, web, *REGISTRY.cli_commands()):
     main.add_command(command)
 for command in REGISTRY.report_commands():
     report.add_command(command)
