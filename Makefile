@@ -6,7 +6,12 @@ CONFIG ?= config.example.yaml
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint clean
+# WeCom's JS-SDK, shipped in bot/web/static so pages load nothing from a CDN. `make jssdk` refreshes it
+# from the npm registry at this pinned version and records the version and checksum beside it.
+JSSDK_VERSION ?= 2.4.4
+JSSDK_DIR     := bot/web/static
+
+.PHONY: install run test lint clean jssdk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +35,12 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache groupbot.db groupbot.db-wal groupbot.db-shm
+
+jssdk:
+	rm -rf .jssdk && mkdir .jssdk
+	cd .jssdk && npm pack --silent @wecom/jssdk@$(JSSDK_VERSION) >/dev/null && tar xzf wecom-jssdk-$(JSSDK_VERSION).tgz
+	cp .jssdk/package/dist/wecom.global.prod.js $(JSSDK_DIR)/wecom-jssdk.js
+	cp .jssdk/package/LICENSE $(JSSDK_DIR)/wecom-jssdk.LICENSE 2>/dev/null || true
+	printf '@wecom/jssdk %s dist/wecom.global.prod.js sha256 %s\n' $(JSSDK_VERSION) \
+		"$$(sha256sum $(JSSDK_DIR)/wecom-jssdk.js | cut -d' ' -f1)" > $(JSSDK_DIR)/wecom-jssdk.version
+	rm -rf .jssdk

@@ -22,7 +22,7 @@ from models.processed_event import claim_event, store_reply, stored_reply
 log = logging.getLogger(__name__)
 
 # Channels whose HTTP answer (or terminal) carries the reply; the app channel answers through the outbox.
-PASSIVE_SOURCES = frozenset({"aibot", "console"})
+PASSIVE_SOURCES = frozenset({"aibot", "console", "web"})
 
 
 @dataclass

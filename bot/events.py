@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Source = Literal["app", "aibot", "console"]
+# "web": a guide's action on a web page (the sidebar), dispatched like a command they typed.
+Source = Literal["app", "aibot", "console", "web"]
 
 
 @dataclass(frozen=True)

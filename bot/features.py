@@ -72,8 +72,32 @@ def join_triggered(config: Config, group: GroupConfig, name: str, what: str) -> 
     return FeatureState(name, "degraded", f"{what}; sent as {path.why}")
 
 
+def sidebar_delivery(config: Config, group: GroupConfig) -> FeatureState:
+    """How a customer group's content reaches it: the guide's sidebar, a task, or the sidebar then a task."""
+    name = "delivery"
+    if group.kind != "customer":
+        return FeatureState(name, "live", "internal group: the bot posts itself; no sidebar needed")
+    if group.delivery == "task" or not group.guide:
+        return FeatureState(
+            name, "degraded", "delivery: task: each message is a customer task the guide confirms, ~1 a day"
+        )
+    page = f"{config.web.public_url}/web/sidebar" if config.web.public_url else "web.public_url is not set"
+    if group.delivery == "sidebar":
+        why = f"guide {group.guide} sends each message from the chat toolbar ({page}); no task, no cap"
+    else:
+        why = (
+            f"guide {group.guide} sends from the chat toolbar ({page}), no cap; what waits longer than "
+            f"{config.web.sidebar_grace_minutes:g} min becomes a task (~1 a day)"
+        )
+    return FeatureState(name, "live" if config.web.public_url else "degraded", why)
+
+
 # The shell's own lines come first; each capability adds its own after them.
-CORE_FEATURES: tuple[Callable[[Config, GroupConfig], FeatureState], ...] = (push_path, member_commands)
+CORE_FEATURES: tuple[Callable[[Config, GroupConfig], FeatureState], ...] = (
+    push_path,
+    sidebar_delivery,
+    member_commands,
+)
 
 
 def group_features(

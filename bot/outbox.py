@@ -46,6 +46,8 @@ def queue_reply(
     if reply.articles:
         payload["articles"] = [dict(article) for article in reply.articles]
     payload["purpose"] = PURPOSE_ANSWER if answers else PURPOSE_PUSH
+    if reply.on_send:
+        payload["on_send"] = dict(reply.on_send)
     if event is not None and reply.via_response_url and reply.answers_origin and event.response_url:
         payload["response_url"] = event.response_url
         payload["expires_at"] = (event.at + timedelta(seconds=RESPONSE_URL_LIFETIME_SECONDS)).isoformat()

@@ -136,6 +136,9 @@ class Section(Generic[T]):
 # A deadline job: `close(session_factory, config, now, enqueue) -> int` (how many it closed).
 DeadlineJob = Callable[[sessionmaker[Session], Config, datetime], int]
 FeatureLines = Callable[[Config, GroupConfig], "list[FeatureState]"]
+SendHook = Callable[[Session, Config, Mapping[str, Any], datetime], "str | None"]
+ProfileLines = Callable[[Session, Config, str], "list[tuple[str, str]]"]
+MemberLinks = Callable[[Config, str], "list[tuple[str, str]]"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,13 @@ class Capability:
     workers: tuple[Callable[..., Any], ...] = ()
     # Extra lines `check-config` prints after the groups: `lines(config, config_path)`.
     check_lines: tuple[Callable[[Config, Path], Iterable[str]], ...] = ()
+    # Run as a guide sends a message by hand from the sidebar: `(name, hook)`, where
+    # `hook(session, config, payload, now) -> str | None` may return the text to send instead.
+    send_hooks: tuple[tuple[str, SendHook], ...] = ()
+    # What the 1:1 sidebar shows about a customer: `profile(session, config, user_id) -> [(label, value)]`.
+    profile: tuple[ProfileLines, ...] = ()
+    # Links a guide may send a customer 1:1 (the group's kf link): `links(config, chat_id) -> [(label, url)]`.
+    member_links: tuple[MemberLinks, ...] = ()
 
 
 def _guard_of(section: Section[Any], size: Callable[[Any], int]) -> Callable[[Config], int]:
@@ -294,6 +304,20 @@ class Registry:
 
     def check_lines(self, config: Config, config_path: Path) -> list[str]:
         return [line for c in self.capabilities for lines in c.check_lines for line in lines(config, config_path)]
+
+    def send_hook(self, name: str) -> SendHook | None:
+        """Return the send hook `name` some capability declared, or None."""
+        for capability in self.capabilities:
+            for hook_name, hook in capability.send_hooks:
+                if hook_name == name:
+                    return hook
+        return None
+
+    def profile_lines(self, session: Session, config: Config, user_id: str) -> list[tuple[str, str]]:
+        return [line for c in self.capabilities for lines in c.profile for line in lines(session, config, user_id)]
+
+    def member_links(self, config: Config, chat_id: str) -> list[tuple[str, str]]:
+        return [link for c in self.capabilities for links in c.member_links for link in links(config, chat_id)]
 
     def workers(self) -> list[Callable[..., Any]]:
         return [worker for capability in self.capabilities for worker in capability.workers]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class Reply:
     articles: tuple[Mapping[str, str], ...] = ()
     # A late answer to an aibot message: sent once through the event's response_url (valid one hour).
     via_response_url: bool = False
+    # Work to do as a guide sends this by hand from the sidebar: `{"hook": name, ...}`, a capability's
+    # send hook (a quiz starts its clock when its question leaves).
+    on_send: Mapping[str, Any] | None = None
 
     @property
     def answers_origin(self) -> bool:

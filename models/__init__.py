@@ -14,6 +14,7 @@ from models.processed_event import ProcessedEvent
 from models.quiz import Quiz, QuizAnswer  # noqa: F401  (quiz games)
 from models.rate_limit import RateLimitWindow  # noqa: F401
 from models.scheduler_lease import SchedulerLease  # noqa: F401  (scheduler leader)
+from models.web_login import WebLoginLink  # noqa: F401  (one-time web login links)
 from models.wecom_token import WecomToken  # noqa: F401
 from models.welcome import WelcomeBatch  # noqa: F401
 

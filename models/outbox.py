@@ -14,6 +14,8 @@ from models.base import Base, UTCDateTime, one_of, rowcount
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
+    # A customer-group message held for the guide to send from the chat-toolbar page (sidebar).
+    WAITING = "waiting"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
@@ -25,6 +27,11 @@ class TargetKind(StrEnum):
 
 
 STATUSES = tuple(status.value for status in OutboxStatus)
+# Rows the guide may still send from the sidebar: not yet claimed by a drainer or by another page.
+SIDEBAR_SENDABLE = (OutboxStatus.PENDING.value, OutboxStatus.WAITING.value)
+# claimed_by of a row a guide's page is sending: no drainer holds it, so only the page settles it.
+SIDEBAR_WORKER_PREFIX = "sidebar:"
+SIDEBAR_HOLD = timedelta(minutes=10)
 
 
 class OutboxMessage(Base):
@@ -52,6 +59,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The de-duplication key of the callback that produced the message, for tracing.
     origin: Mapped[str | None] = mapped_column(String(200))
+    # When the row first started waiting for the guide's sidebar (None: it never waited).
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who sent it by hand from the sidebar, and when (None: a transport delivered it).
+    delivered_by: Mapped[str | None] = mapped_column(String(128))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 def add_message(
@@ -114,9 +126,16 @@ def claim_due(
     BEGIN IMMEDIATE, so the same select is safe there too.
     """
     stuck = (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - reclaim_after)
+    # A guide's page holds its claim while WeCom's send dialog is open; a drainer takes it over only
+    # once the page has plainly gone away.
+    stuck = stuck & (
+        ~OutboxMessage.claimed_by.startswith(SIDEBAR_WORKER_PREFIX) | (OutboxMessage.claimed_at < now - SIDEBAR_HOLD)
+    )
     if max_attempts is not None:
         stuck = stuck & (OutboxMessage.attempts < max_attempts)
-    due = or_((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now), stuck)
+    # A waiting row comes back when its wait for the guide ends (then it goes as a customer task).
+    waiting = OutboxMessage.status.in_(("pending", "waiting"))
+    due = or_(waiting & (OutboxMessage.next_attempt_at <= now), stuck)
     ids = list(
         session.scalars(
             select(OutboxMessage.id)
@@ -307,4 +326,111 @@ def count_unsent(session: Session, channel: str, target: str) -> int:
             )
         )
         or 0
+    )
+
+
+# --- the guide's sidebar --------------------------------------------------------------------------------
+
+
+def mark_waiting(session: Session, message_id: int, worker: str, until: datetime, now: datetime, reason: str) -> bool:
+    """Hold a claimed row for the guide's sidebar until `until`, without counting the attempt."""
+    return _finish(
+        session,
+        message_id,
+        worker,
+        status="waiting",
+        next_attempt_at=until,
+        waiting_since=func.coalesce(OutboxMessage.waiting_since, now),
+        last_error=reason,
+        claimed_by=None,
+        attempts=OutboxMessage.attempts - 1,
+    )
+
+
+def sendable_for_chat(session: Session, chat_id: str) -> list[OutboxMessage]:
+    """Return the messages for group `chat_id` a guide may still send by hand, oldest first."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "group",
+                OutboxMessage.target == chat_id,
+                OutboxMessage.status.in_(SIDEBAR_SENDABLE),
+            )
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        )
+    )
+
+
+def count_waiting(session: Session, chat_ids: list[str]) -> int:
+    """Return how many messages wait for a guide's sidebar in `chat_ids`."""
+    if not chat_ids:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "group",
+                OutboxMessage.target.in_(chat_ids),
+                OutboxMessage.status.in_(SIDEBAR_SENDABLE),
+            )
+        )
+        or 0
+    )
+
+
+def claim_for_guide(session: Session, message_id: int, chat_id: str, guide: str, now: datetime) -> bool:
+    """Take a row for the guide's page to send; False once a drainer or another page has it, or it is gone."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.channel == "group",
+            OutboxMessage.target == chat_id,
+            OutboxMessage.status.in_(SIDEBAR_SENDABLE),
+        )
+        .values(status="sending", claimed_by=(SIDEBAR_WORKER_PREFIX + guide)[:64], claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+def delivered_by_guide(session: Session, message_id: int, guide: str, now: datetime) -> bool:
+    """Record that the guide's own message carried the row into the group; False unless their page held it."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == (SIDEBAR_WORKER_PREFIX + guide)[:64],
+        )
+        .values(status="sent", sent_at=now, delivered_by=guide, delivered_at=now, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+def release_by_guide(session: Session, message_id: int, guide: str) -> bool:
+    """Give a row back to the waiting list after the guide cancelled WeCom's send dialog or it failed."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == (SIDEBAR_WORKER_PREFIX + guide)[:64],
+        )
+        .values(status="waiting", claimed_by=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+def set_content(session: Session, message_id: int, payload: dict[str, Any]) -> None:
+    """Replace the payload of a row a guide's page holds (a quiz question re-dated as it is sent)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending")
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
     )

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, insert_if_absent, rowcount
 
 
 class Quiz(Base):
@@ -227,3 +227,14 @@ def standings(session: Session, *, chat_id: str | None, since: date | None, limi
     if since is not None:
         stmt = stmt.where(Quiz.day >= since)
     return [(user, int(w or 0), int(p or 0)) for user, w, p in session.execute(stmt)]
+
+
+def restart_clock(session: Session, quiz_id: int, started_at: datetime, deadline: datetime) -> bool:
+    """Start an open quiz's clock anew (its question has just reached the group); False once it is closed."""
+    result = session.execute(
+        update(Quiz)
+        .where(Quiz.id == quiz_id, Quiz.closed_at.is_(None))
+        .values(started_at=started_at, deadline_at=deadline)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1

@@ -22,6 +22,9 @@ API_ENDPOINTS = (
     "externalcontact/get_groupmsg_send_result",
     "externalcontact/groupchat/list",
     "externalcontact/groupchat/get",
+    "get_jsapi_ticket",
+    "ticket/get",
+    "auth/getuserinfo",
 )
 
 
@@ -54,6 +57,8 @@ class FakeWecom:
     task_chats: dict[str, str] = field(default_factory=dict)  # msgid -> the chat the task was created for
     groupchats: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_ttl: int = 7200
+    oauth_codes: dict[str, str] = field(default_factory=dict)  # OAuth2 code -> userid (each works once)
+    ticket_delay: float = 0.0  # seconds a jsapi ticket takes to issue, to make a stampede visible
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -138,6 +143,12 @@ class FakeWecom:
             return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
         if valid is False:
             return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+        if endpoint == "auth/getuserinfo":
+            with self._lock:
+                user = self.oauth_codes.pop(query.get("code", ""), None)
+            if user is None:
+                return 200, {"errcode": 40029, "errmsg": "invalid code"}
+            return 200, {"errcode": 0, "errmsg": "ok", "userid": user}
         return 200, self._answer(endpoint, body or {})
 
     def _answer(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +170,13 @@ class FakeWecom:
                 return {"errcode": 41063, "errmsg": "msgid not found"}
             entry = {"chat_id": chat, "userid": body.get("userid"), "status": status}
             return {**ok, "next_cursor": "", "send_list": [entry]}
+        if endpoint in ("get_jsapi_ticket", "ticket/get"):
+            if self.ticket_delay:
+                time.sleep(self.ticket_delay)
+            kind = "agent" if endpoint == "ticket/get" else "corp"
+            return {**ok, "ticket": f"{kind}-ticket-{next(self._ids)}", "expires_in": 7200}
+        if endpoint == "auth/getuserinfo":
+            raise AssertionError("answered in handle(): it needs the query string")
         if endpoint == "externalcontact/groupchat/list":
             return {**ok, "group_chat_list": [{"chat_id": c, "status": 0} for c in self.groupchats], "next_cursor": ""}
         if endpoint == "externalcontact/groupchat/get":

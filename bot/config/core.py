@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from bot.config.base import ConfigValueError, Strict
 from bot.config.outbound import OutboundConfig, check_reclaim_after
+from bot.config.web import WebConfig
 
 Role = Literal["member", "guide", "admin"]
 ROLE_RANK: dict[str, int] = {"member": 0, "guide": 1, "admin": 2}
@@ -118,6 +119,9 @@ class OutboxConfig(Strict):
 
 GroupKind = Literal["internal", "customer"]
 PushTransport = Literal["webhook", "appchat", "customer_task", "console"]
+# How a customer group's content reaches it: the guide sends it from the chat-toolbar page (sidebar), a
+# customer task the guide confirms (task), or the sidebar first and a task after web.sidebar_grace_minutes.
+Delivery = Literal["sidebar", "task", "sidebar_then_task"]
 
 
 class GroupConfig(Strict):
@@ -131,6 +135,8 @@ class GroupConfig(Strict):
     # How proactive messages (welcomes, pushes, results) reach this group.
     push: PushTransport = "console"
     webhook_key: str = ""
+    # Customer groups only: whether content waits for the guide's sidebar before (or instead of) a task.
+    delivery: Delivery = "sidebar_then_task"
     welcome: str | None = None
     rules: str | None = None
 
@@ -164,6 +170,7 @@ class Config(Strict):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
     groups: list[GroupConfig] = Field(default_factory=list)
+    web: WebConfig = Field(default_factory=WebConfig)
     # Capabilities add their sections (members, points, quiz …) to a subclass the registry composes;
     # their checks that need the whole config run here, after every field is valid.
     section_checks: ClassVar[tuple[Callable[[Config], object], ...]] = ()
@@ -270,6 +277,10 @@ def check_groups(groups: Sequence[GroupConfig], roles: RolesConfig | None) -> No
         if group.push == "customer_task" and group.guide is None:
             raise ConfigValueError(
                 "a customer_task group needs a guide: the task is sent in their name", index, "guide"
+            )
+        if group.kind == "internal" and "delivery" in group.model_fields_set:
+            raise ConfigValueError(
+                "delivery only applies to customer groups: the bot posts in internal groups itself", index, "delivery"
             )
         if group.webhook_key and group.push != "webhook":
             raise ConfigValueError("webhook_key is only used with push: webhook", index, "webhook_key")

@@ -28,6 +28,8 @@ class OutgoingMessage:
     target: str
     payload: dict[str, Any]
     attempts: int
+    # When the row started waiting for the guide's sidebar; None while it never has.
+    waiting_since: datetime | None = None
 
 
 class DeliveryError(Exception):
@@ -69,6 +71,14 @@ class Deferred(Exception):  # not an error: the row waits and no attempt is spen
         super().__init__(reason)
         self.until = until
         self.backlog = backlog
+
+
+class WaitForGuide(Exception):  # not an error: the guide sends it by hand, or it goes on at `until`
+    """Hold the row for the guide's sidebar until `until`; no attempt is spent."""
+
+    def __init__(self, until: datetime, reason: str):
+        super().__init__(reason)
+        self.until = until
 
 
 class Transport(Protocol):

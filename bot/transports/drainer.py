@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config.core import Config, OutboxConfig
-from bot.transports.base import Deferred, DeliveryError, OutgoingMessage, Transport, exponential_backoff, redact
+from bot.transports.base import (
+    Deferred,
+    DeliveryError,
+    OutgoingMessage,
+    Transport,
+    WaitForGuide,
+    exponential_backoff,
+    redact,
+)
 from bot.transports.console import ConsoleTransport
 from bot.transports.wecom import build_wecom_transport
 from models import outbox as outbox_rows
@@ -57,6 +65,7 @@ class DrainReport:
     retried: int = 0
     failed: int = 0
     deferred: int = 0
+    waiting: int = 0  # held for the guide's sidebar
 
 
 def worker_name() -> str:
@@ -83,7 +92,9 @@ def drain_once(
             session, now=now, reclaim_after=reclaim_after, max_attempts=settings.max_attempts
         )
         claimed = [
-            OutgoingMessage(row.id, row.channel, row.target_kind, row.target, dict(row.payload), row.attempts)
+            OutgoingMessage(
+                row.id, row.channel, row.target_kind, row.target, dict(row.payload), row.attempts, row.waiting_since
+            )
             for row in outbox_rows.claim_due(
                 session,
                 worker=worker,
@@ -113,6 +124,10 @@ def drain_once(
                     report.deferred += 1
                 if wait.backlog:
                     outbox_rows.defer_backlog(session, message.channel, message.target, wait.until, str(wait))
+        except WaitForGuide as wait:
+            with session_factory.begin() as session:
+                if outbox_rows.mark_waiting(session, message.id, worker, wait.until, clock.now(), str(wait)):
+                    report.waiting += 1
         except DeliveryError as exc:
             _record_failure(session_factory, settings, clock, worker, message, exc, rng, report)
         except Exception as exc:  # a transport bug must not kill the drainer or lose the row

@@ -21,6 +21,7 @@ from bot.transports.base import Deferred, DeliveryError, OutgoingMessage
 from bot.transports.console import ConsoleTransport
 from bot.transports.customer_task import CustomerTaskTransport, poll_customer_tasks
 from bot.transports.limiter import Budget, Limiter, days_in_month
+from bot.transports.sidebar import hold_for_guide
 from bot.transports.webhook import WebhookTransport
 from bot.wecom.api import WecomApi
 
@@ -130,6 +131,7 @@ class WecomTransport:
             with self._admitted(message, config, now, [Budget("appchat:corp", limits.appchat_per_minute, "minute")]):
                 self.appchat.send_to(group.chat_id, payload)
         elif group.push == "customer_task":
+            hold_for_guide(self._session_factory, config, group, message, now)
             cap = limits.customer_task_per_month or days_in_month(now, config.zone)
             with self._admitted(message, config, now, [Budget(f"customer_task:{group.chat_id}", cap, "month")]):
                 self.customer_task.send_to(group, message, config)

@@ -165,6 +165,18 @@ class WecomApi:
         # The time box of the send in progress on this thread (monotonic deadline, its length), if any.
         self._box = threading.local()
 
+    @property
+    def cache_key(self) -> str:
+        """The digest naming this corp and app in the token table (the secret itself is never stored)."""
+        return self._key
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        return self._session_factory
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
     # --- the time box ----------------------------------------------------------------------------------
 
     @contextmanager
@@ -270,6 +282,28 @@ class WecomApi:
             return self._post(endpoint, body, token)
         except WeChatClientException as exc:
             raise explain(int(exc.errcode), str(exc.errmsg)) from exc
+
+    def get(self, endpoint: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET cgi-bin/`endpoint` (jsapi tickets, OAuth's auth/getuserinfo); same token handling as `call`."""
+        for attempt in (1, 2):
+            token = self._token_before_post()
+            try:
+                result = self._client.get(
+                    endpoint, params={**(params or {}), "access_token": token}, timeout=self._timeout(endpoint)
+                )
+            except WeChatClientException as exc:
+                if exc.errcode is None:
+                    raise DeliveryError(f"HTTP error from WeCom on {endpoint}", transient=True) from exc
+                if int(exc.errcode) in TOKEN_ERRORS and attempt == 1:
+                    self._forget(token)
+                    continue
+                raise explain(int(exc.errcode), str(exc.errmsg)) from exc
+            except requests.RequestException as exc:
+                raise http_error(exc) from exc
+            if not isinstance(result, dict):
+                raise DeliveryError("WeCom answered with something that is not JSON", transient=True)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _token_before_post(self) -> str:
         try:

@@ -8,6 +8,7 @@ from handlers.groupbuy.cli import groupbuy_group, guides
 from handlers.groupbuy.commands import close_due_groupbuys
 from handlers.groupbuy.config import GROUPBUY_SECTION
 from handlers.groupbuy.features import groupbuy_features
+from handlers.groupbuy.profile import signups_profile
 
 CAPABILITY = Capability(
     name="groupbuy",
@@ -18,4 +19,5 @@ CAPABILITY = Capability(
     reports=(guides,),
     deadlines=(close_due_groupbuys,),
     features=(groupbuy_features,),
+    profile=(signups_profile,),
 )

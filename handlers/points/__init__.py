@@ -6,6 +6,7 @@ from bot.registry import Capability
 from handlers.points import admin, boards, checkin, redeem
 from handlers.points.cli import points
 from handlers.points.config import POINTS_SECTION
+from handlers.points.profile import points_profile
 
 CAPABILITY = Capability(
     name="points",
@@ -13,4 +14,5 @@ CAPABILITY = Capability(
     section=POINTS_SECTION,
     texts="handlers.points",
     cli=(points,),
+    profile=(points_profile,),
 )

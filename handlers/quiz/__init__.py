@@ -17,4 +17,5 @@ CAPABILITY = Capability(
     cli=(quiz,),
     deadlines=(close_due_quizzes,),
     features=(quiz_features,),
+    send_hooks=((commands.SIDEBAR_CLOCK, commands.sidebar_clock),),
 )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
-from bot.config.core import ROLE_RANK
+from sqlalchemy.orm import Session
+
+from bot.config.core import ROLE_RANK, Config, GroupConfig
 from bot.context import Context
 from bot.registry import command, on_text
 from bot.replies import COUNTED_AS_ACTIVITY, CountedAsActivity, Reply
@@ -21,9 +25,12 @@ from models.activity import record_activity
 from models.business_day import week_start
 from models.membership import is_member
 
-__all__ = ["close_due_quizzes", "quiz_command", "answer_open_quiz"]
+__all__ = ["close_due_quizzes", "quiz_command", "answer_open_quiz", "sidebar_clock"]
 
 QUIZ = "竞猜"
+SIDEBAR_CLOCK = "quiz_clock"
+# A question for a `delivery: sidebar` group may wait this long for the guide before the quiz ends unasked.
+SIDEBAR_ONLY_WAIT = timedelta(days=1)
 START, END, BOARD = "开始", "结束", "排行"
 # 「60」「60秒」「90s」「2分钟」「2min」: a number of seconds or minutes.
 DURATION = re.compile(r"^(\d{1,6})(秒|秒钟|s|sec|分|分钟|m|min)?$", re.ASCII)
@@ -143,7 +150,12 @@ def start(ctx: Context, words: list[str]) -> list[Reply] | str:
     if existing is not None and existing.deadline_at <= now:
         # Overdue but not yet closed by the minute job: close it now rather than refuse the guide.
         close_quiz(ctx.session, ctx.config, existing.id, now=now, by="deadline")
-    deadline = now + timedelta(seconds=seconds)
+    group = ctx.config.group(chat_id)
+    direct = group is not None and group.kind == "customer"
+    # In a customer group the question waits for the guide's sidebar: the clock starts when it is sent
+    # (sidebar_clock); until then the deadline allows for the whole wait, so the quiz still ends.
+    wait = sidebar_wait(ctx.config, group)
+    deadline = now + wait + timedelta(seconds=seconds)
     prizes = settings.rank_points(question)
     quiz = quizzes.open_quiz(
         ctx.session,
@@ -165,28 +177,60 @@ def start(ctx: Context, words: list[str]) -> list[Reply] | str:
             deadline=local_time(ctx.config, running.deadline_at) if running else "",
             command=command_name(ctx, QUIZ),
         )
-    group = ctx.config.group(chat_id)
-    direct = group is not None and group.kind == "customer"
-    announcement = ctx.text(
-        "quiz_started",
-        question=question.question,
-        options="".join(ctx.text("quiz_option_line", letter=k, text=v) for k, v in sorted(question.options.items())),
-        how=ctx.text("quiz_how_direct" if direct else "quiz_how_group"),
-        seconds=seconds,
-        deadline=local_time(ctx.config, deadline),
-        winners=len(prizes),
-        points="/".join(str(p) for p in prizes),
-    )
+    text = announcement(ctx.config, question, seconds, deadline, prizes, direct=direct)
     if ctx.chat is not None and ctx.chat.chat_id == chat_id and not direct:
         # Started in the group itself: the question is the answer everyone in the group sees.
-        return [Reply(announcement)]
+        return [Reply(text)]
+    if wait:
+        ack = ctx.text("quiz_started_waiting_ack", group=group_name(ctx, chat_id), id=question.id, seconds=seconds)
+        clock = {"hook": SIDEBAR_CLOCK, "quiz_id": quiz.id, "seconds": seconds}
+        return [Reply(ack), Reply(text, to_chat=chat_id, on_send=clock)]
     ack = ctx.text(
         "quiz_started_ack",
         group=group_name(ctx, chat_id),
         id=question.id,
         deadline=local_time(ctx.config, deadline),
     )
-    return [Reply(ack), Reply(announcement, to_chat=chat_id)]
+    return [Reply(ack), Reply(text, to_chat=chat_id)]
+
+
+def announcement(
+    config: Config, question: QuestionConfig, seconds: int, deadline: datetime, prizes: list[int], *, direct: bool
+) -> str:
+    """The question as the group reads it: options, how to answer, the time allowed and the prizes."""
+    render = config.texts.render
+    return render(
+        "quiz_started",
+        question=question.question,
+        options="".join(render("quiz_option_line", letter=k, text=v) for k, v in sorted(question.options.items())),
+        how=render("quiz_how_direct" if direct else "quiz_how_group"),
+        seconds=seconds,
+        deadline=local_time(config, deadline),
+        winners=len(prizes),
+        points="/".join(str(p) for p in prizes),
+    )
+
+
+def sidebar_wait(config: Config, group: GroupConfig | None) -> timedelta:
+    """How long a question for `group` may wait for the guide's sidebar before it goes out another way."""
+    if group is None or group.kind != "customer" or group.delivery == "task" or not group.guide:
+        return timedelta(0)
+    if group.delivery == "sidebar":
+        return SIDEBAR_ONLY_WAIT
+    return timedelta(minutes=config.web.sidebar_grace_minutes)
+
+
+def sidebar_clock(session: Session, config: Config, payload: Mapping[str, Any], now: datetime) -> str | None:
+    """As the guide sends the question from the sidebar, start the quiz's clock and date the question anew."""
+    hook = payload.get("on_send") or {}
+    quiz = session.get(quizzes.Quiz, int(hook.get("quiz_id", 0)))
+    if quiz is None or quiz.closed_at is not None:
+        return None
+    seconds = int(hook.get("seconds", 0))
+    deadline = now + timedelta(seconds=seconds)
+    quizzes.restart_clock(session, quiz.id, now, deadline)
+    question = QuestionConfig.model_validate(quiz.question)
+    return announcement(config, question, seconds, deadline, list(quiz.points_by_rank), direct=True)
 
 
 def end(ctx: Context, words: list[str]) -> str:

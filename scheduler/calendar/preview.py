@@ -41,6 +41,10 @@ def transport_of(config: Config, group: GroupConfig) -> str:
     """The way a push to `group` leaves, as the admin would check it."""
     if config.outbox.transport == "console" and group.push != "console":
         return f"{group.push} (printed only: outbox.transport is console)"
+    if group.kind == "customer" and group.push == "customer_task" and group.guide and group.delivery != "task":
+        if group.delivery == "sidebar":
+            return f"sidebar (guide {group.guide} sends it; no task)"
+        return f"sidebar (guide {group.guide}), else customer_task after {config.web.sidebar_grace_minutes:g} min"
     return group.push
 
 
@@ -68,7 +72,8 @@ def plan(session: Session, config: Config, now: datetime, days: int) -> list[Day
             assert group is not None  # targets come from groups:
             claimed = (slot.entry.id, slot.local_date, chat_id) in done
             note = ""
-            if group.push == "customer_task" and not claimed:
+            sidebar_only = group.kind == "customer" and group.delivery == "sidebar" and bool(group.guide)
+            if group.push == "customer_task" and not claimed and not sidebar_only:
                 cap = limits.customer_task_per_month or days_in_month(slot.at, zone)
                 month = window("month", slot.at, zone)[0]
                 key = (chat_id, month.date())
@@ -77,6 +82,8 @@ def plan(session: Session, config: Config, now: datetime, days: int) -> list[Day
                 counts[key] += 1
                 if counts[key] > cap:
                     note = f"over the monthly cap: task {counts[key]} of {cap} this month"
+                    if group.delivery == "sidebar_then_task" and group.guide:
+                        note = "unless the guide sends it from the sidebar: " + note
             by_day.setdefault(slot.local_date, []).append(
                 PlannedPost(
                     at=local,

@@ -26,6 +26,7 @@ GROUPS: list[dict[str, Any]] = [
         "tags": ["福利"],
         "guide": "guide01",
         "push": "customer_task",
+        "delivery": "task",
     },
 ]
 

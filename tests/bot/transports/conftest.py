@@ -22,7 +22,14 @@ WEBHOOK_KEY = "robot-key-0001"
 GROUPS: list[dict[str, Any]] = [
     {"chat_id": "wr-internal", "name": "内部群", "push": "webhook", "webhook_key": WEBHOOK_KEY},
     {"chat_id": "wr-appchat", "name": "应用群", "push": "appchat"},
-    {"chat_id": "wr-customer", "name": "客户群", "kind": "customer", "guide": "guide01", "push": "customer_task"},
+    {
+        "chat_id": "wr-customer",
+        "name": "客户群",
+        "kind": "customer",
+        "guide": "guide01",
+        "push": "customer_task",
+        "delivery": "task",
+    },
     {"chat_id": "wr-console", "name": "演练群", "push": "console"},
 ]
 

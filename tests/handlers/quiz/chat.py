@@ -69,6 +69,7 @@ def quiz_config(database_url: str = "sqlite:///unused.db", **quiz: Any) -> dict[
                 "kind": "customer",
                 "guide": "guide01",
                 "push": "customer_task",
+                "delivery": "task",
             },
             {"chat_id": CUSTOMER_GROUP_2, "name": "福利二群", "kind": "customer", "guide": "guide01"},
         ],
