@@ -120,7 +120,9 @@ def _sync_groups(config: Config, factory: sessionmaker[Session], named: list[str
         customer = [g.chat_id for g in config.groups if g.kind == "customer"]
         targets += customer + [c for c in heard if config.group(c) is None]
         try:
-            targets += list_chats(api)
+            # The guides own the customer groups; filtering by them keeps big corps clear of 81017.
+            owners = list(dict.fromkeys([*config.roles.guides, *(g.guide for g in config.groups if g.guide)]))
+            targets += list_chats(api, owners or None)
         except DeliveryError as exc:
             click.echo(f"groupchat/list failed: {exc}", err=True)
             return True
