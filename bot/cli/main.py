@@ -18,6 +18,7 @@ from bot.cli.common import config_option, load_or_exit, safe_url, services_or_ex
 from bot.cli.outbox import outbox
 from bot.cli.reload import reload
 from bot.cli.reports import report
+from bot.cli.send import send
 from bot.config.holder import ConfigWatcher
 from bot.inbound.aibot_longconn import LEASE_NAME as AIBOT_LEASE
 from bot.inbound.aibot_longconn import AibotLongConnection
@@ -201,7 +202,7 @@ def db_upgrade(config_path: str) -> None:
     click.echo(f"database {safe_url(config.database_url)} is at revision {migrate.current_revision(engine)}")
 
 
-for command in (chat, check_config, outbox, reload, report, *REGISTRY.cli_commands()):
+for command in (chat, check_config, outbox, reload, report, send, *REGISTRY.cli_commands()):
     main.add_command(command)
 for command in REGISTRY.report_commands():
     report.add_command(command)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config.core import Config
 from bot.config.outbound import SEND_SHARE, QuietHoursConfig
+from bot.outbox import PURPOSE_ANSWER, PURPOSE_URGENT
 from bot.transports import sizes
 from bot.transports.aibot_push import AibotPushTransport
 from bot.transports.aibot_response import AibotResponseTransport
@@ -207,7 +208,7 @@ class WecomTransport:
             raise
 
     def _admit(self, message: OutgoingMessage, config: Config, now: datetime, budgets: list[Budget]) -> bool:
-        if message.payload.get("purpose") != "answer":
+        if message.payload.get("purpose") not in (PURPOSE_ANSWER, PURPOSE_URGENT):
             until = quiet_until(config.outbound.quiet_hours, now, config.zone)
             if until is not None:
                 raise Deferred(until, f"quiet hours until {until.astimezone(config.zone):%H:%M}")
