@@ -84,39 +84,34 @@ class AibotLongConnection:
                 )
                 self.connection = connection
                 aibot_ws.set_current(connection)
+                delay = 0.0
                 try:
                     outcome = connection.run(self._stop, self._on_frame, tick=self._lease.ensure)
                 except SubscribeRefused as exc:
                     log.error(
                         "WeCom refused aibot.bot_id / aibot.secret (%s); trying again in %.0f s", exc, REFUSED_WAIT
                     )
-                    self._lease.release()
-                    self._stop.wait(REFUSED_WAIT)
-                    continue
+                    outcome, delay = aibot_ws.REFUSED, REFUSED_WAIT
                 except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
-                    delay = backoff / 2 + self._rng.random() * backoff / 2
-                    log.warning("aibot long connection failed (%s); reconnecting in %.1f s", exc, delay)
-                    backoff = min(backoff * 2, BACKOFF_MAX)
-                    self._stop.wait(delay)
-                    continue
+                    outcome = aibot_ws.CLOSED
+                    log.warning("aibot long connection failed (%s)", exc)
                 finally:
                     aibot_ws.set_current(None)
                     self.connection = None
-                if outcome == aibot_ws.REPLACED:
+                if outcome in (aibot_ws.REPLACED, aibot_ws.REFUSED):
+                    # Give the lease back: a standby may hold better luck (new credentials after a reload).
                     self._lease.release()
-                    log.warning(
-                        "another connection took over aibot %s; standing by for %.0f s",
-                        settings.bot_id,
-                        settings.replaced_wait_seconds,
-                    )
-                    self._stop.wait(settings.replaced_wait_seconds)
+                if outcome == aibot_ws.REPLACED:
+                    delay = settings.replaced_wait_seconds
+                    log.warning("another connection took over aibot %s; standing by for %.0f s", settings.bot_id, delay)
                 elif outcome == aibot_ws.CLOSED:
                     delay = backoff / 2 + self._rng.random() * backoff / 2
                     log.info("aibot long connection closed; reconnecting in %.1f s", delay)
                     backoff = min(backoff * 2, BACKOFF_MAX)
-                    self._stop.wait(delay)
-                else:
+                elif outcome != aibot_ws.REFUSED:
                     backoff = BACKOFF_FIRST
+                if delay:
+                    self._stop.wait(delay)
         finally:
             self._lease.release()
 

@@ -47,6 +47,7 @@ STOPPED = "stopped"  # asked to stop
 REPLACED = "replaced"  # WeCom's disconnected_event: another connection subscribed with this bot
 LOST_LEASE = "lost_lease"  # this process no longer holds the database lease
 CLOSED = "closed"  # the network or WeCom closed it: reconnect with backoff
+REFUSED = "refused"  # WeCom refused the credentials
 
 
 class SubscribeRefused(Exception):
