@@ -27,6 +27,7 @@ API_ENDPOINTS = (
     "externalcontact/group_welcome_template/add",
     "externalcontact/group_welcome_template/edit",
 )
+WEBHOOK_BYTES = {"text": 2048, "markdown": 4096}
 # remind_groupmsg_send: at most three reminders per task within 24 hours (document/path/97610).
 REMINDS_PER_TASK = 3
 # groupchat/list: limit is 1..1000 (document/path/92120); a corp with more visible members than this must
@@ -49,6 +50,7 @@ class Failure:
     http_status: int | None = None
     delay: float = 0.0
     times: int | None = 1  # None: forever
+    errmsg: str | None = None
 
 
 @dataclass
@@ -85,10 +87,11 @@ class FakeWecom:
         http_status: int | None = None,
         delay: float = 0.0,
         times: int = 1,
+        errmsg: str | None = None,
     ) -> None:
-        """Answer the next `times` calls of `endpoint` with an errcode, an HTTP status, or slowly."""
+        """Answer the next `times` calls of `endpoint` with an errcode (and errmsg), an HTTP status, or slowly."""
         with self._lock:
-            self._failures.setdefault(endpoint, []).append(Failure(errcode, http_status, delay, times))
+            self._failures.setdefault(endpoint, []).append(Failure(errcode, http_status, delay, times, errmsg))
 
     def always(self, endpoint: str, *, errcode: int | None = None, http_status: int | None = None) -> None:
         """Answer every call of `endpoint` with this failure from now on."""
@@ -133,7 +136,10 @@ class FakeWecom:
             if failure.http_status is not None:
                 return failure.http_status, {"error": "scripted"}
             if failure.errcode is not None:
-                return 200, {"errcode": failure.errcode, "errmsg": f"scripted error {failure.errcode}"}
+                return 200, {
+                    "errcode": failure.errcode,
+                    "errmsg": failure.errmsg or f"scripted error {failure.errcode}",
+                }
         if endpoint == "gettoken":
             if query.get("corpid") != CORP_ID or query.get("corpsecret") != SECRET:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
@@ -144,6 +150,11 @@ class FakeWecom:
         if endpoint == "webhook/send":
             if query.get("key") not in self.webhook_keys:
                 return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            # Text over 2048 bytes and markdown over 4096 are refused (document/path/91770).
+            kind = str((body or {}).get("msgtype", ""))
+            content = str(((body or {}).get(kind) or {}).get("content", ""))
+            if len(content.encode("utf-8")) > WEBHOOK_BYTES.get(kind, 1 << 30):
+                return 200, {"errcode": 40058, "errmsg": "content exceed max length"}
             return 200, {"errcode": 0, "errmsg": "ok"}
         if endpoint.startswith("aibot/response"):
             return 200, {"errcode": 0, "errmsg": "ok"}
