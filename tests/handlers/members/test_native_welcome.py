@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 
+from bot.clock import FrozenClock
+from bot.services import Services
 from tests.conftest import base_config, write_yaml
 from tests.fake_wecom import CORP_ID, SECRET, FakeWecom, start_fake_wecom
-from tests.handlers.members.chat import CUSTOMER, GROUPS
+from tests.handlers.members.chat import CUSTOMER, GROUPS, TEAM, make_group_bot
 
 TEMPLATES = "externalcontact/group_welcome_template"
 
@@ -79,3 +81,15 @@ def test_sync_reports_a_refusal_and_exits_1(tmp_path: Path, engine: Engine, data
     fake.always(f"{TEMPLATES}/add", errcode=48002)
     result = run("welcome", "sync", "--config", str(native_config(tmp_path, database_url, fake)))
     assert result.exit_code == 1 and "failed: errcode 48002" in result.output
+
+
+def test_native_mode_queues_no_task_for_a_customer_join_but_still_welcomes_internal_groups(
+    make_services: Callable[..., Services], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """WeCom greets the customer group itself: the join is recorded, nothing is queued; the team group still
+    gets the bot's welcome."""
+    bot = make_group_bot(make_services, tmp_path, clock, members={"welcome": {"mode": "native"}})
+    assert bot.join(CUSTOMER, ["wmAlice"]) == 200
+    assert bot.membership(CUSTOMER, "wmAlice") is not None and bot.outbox() == []
+    assert bot.join(TEAM, ["zhangsan"]) == 200
+    assert [row.target for row in bot.outbox()] == [TEAM]
