@@ -20,6 +20,8 @@ CHANNEL_AIBOT_RESPONSE = "aibot_response"
 # Answers to a member go out at once; everything else ("push") waits for quiet hours to end.
 PURPOSE_ANSWER = "answer"
 PURPOSE_PUSH = "push"
+# An operator's announcement sent with `groupbot send --now`: a push that does not wait for quiet hours.
+PURPOSE_URGENT = "urgent"
 # WeCom keeps an aibot message's response_url valid for one hour.
 RESPONSE_URL_LIFETIME_SECONDS = 3600
 
@@ -31,12 +33,13 @@ def queue_reply(
     *,
     origin: Event | str,
     not_before: datetime | None = None,
+    urgent: bool = False,
 ) -> outbox_rows.OutboxMessage | None:
     """Write `reply` to the outbox (not sent before `not_before`); the one way any message is queued.
 
     `origin` is the event being answered, or, for work no event triggered (a deadline, a calendar
-    slot, a nudge), a key naming that work; such a reply must say where it goes. Returns None when
-    the reply has nowhere to go.
+    slot, a nudge), a key naming that work; such a reply must say where it goes. `urgent` lets a push skip
+    quiet hours (an operator's `groupbot send --now`). Returns None when the reply has nowhere to go.
     """
     event = origin if isinstance(origin, Event) else None
     answers = event is not None and (
@@ -45,7 +48,7 @@ def queue_reply(
     payload: dict[str, object] = {"msgtype": reply.msgtype, "content": reply.text, "mentions": list(reply.mentions)}
     if reply.articles:
         payload["articles"] = [dict(article) for article in reply.articles]
-    payload["purpose"] = PURPOSE_ANSWER if answers else PURPOSE_PUSH
+    payload["purpose"] = PURPOSE_ANSWER if answers else (PURPOSE_URGENT if urgent else PURPOSE_PUSH)
     if reply.on_send:
         payload["on_send"] = dict(reply.on_send)
     if event is not None and reply.via_response_url and reply.answers_origin and event.response_url:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.config.core import ROLE_RANK
 from bot.context import Context
-from bot.registry import ResolvedCommand, command
+from bot.registry import ResolvedCommand, command, on_event
 from bot.text import fold
 
 
@@ -33,3 +33,9 @@ def _detail(ctx: Context, cmd: ResolvedCommand) -> str:
     return ctx.text(
         "help_detail", name=cmd.name, summary=cmd.summary, aliases=aliases, role=ctx.text(f"role_{cmd.role}")
     )
+
+
+@on_event("enter_chat")
+def greet(ctx: Context) -> str:
+    """Answer a member opening the 1:1 chat with the bot: a welcome and what they can ask."""
+    return ctx.text("aibot_welcome") + "\n" + show_help(ctx, "")

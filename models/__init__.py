@@ -2,10 +2,11 @@
 
 from models import checkin, ledger, rewards  # noqa: F401  (points economy tables)
 from models.activity import ActivityHour  # noqa: F401
+from models.aibot_stream import AibotStream  # noqa: F401  (aibot stream refreshes)
 from models.base import Base
 from models.calendar_delivery import CalendarCursor, CalendarDelivery  # noqa: F401  (content calendar)
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
-from models.customer_task import CustomerTask  # noqa: F401
+from models.customer_task import CustomerTask, CustomerTaskChat  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
 from models.membership import Membership  # noqa: F401
 from models.nudge import Nudge  # noqa: F401  (reactivation ladder)
@@ -17,5 +18,6 @@ from models.scheduler_lease import SchedulerLease  # noqa: F401  (scheduler lead
 from models.web_login import WebLoginLink  # noqa: F401  (one-time web login links)
 from models.wecom_token import WecomToken  # noqa: F401
 from models.welcome import WelcomeBatch  # noqa: F401
+from models.welcome_template import WelcomeTemplate  # noqa: F401  (native welcome)
 
 __all__ = ["Base", "OutboxMessage", "ProcessedEvent"]

@@ -329,6 +329,70 @@ def count_unsent(session: Session, channel: str, target: str) -> int:
     )
 
 
+def _task_claim(batch: str) -> str:
+    return f"task:{batch}"[:64]
+
+
+def same_content_due(
+    session: Session, targets: list[str], exclude_id: int, payload: dict[str, Any], now: datetime, limit: int = 1000
+) -> list[OutboxMessage]:
+    """Return group rows for `targets` carrying the same message as `payload`, due now or being sent, oldest first.
+
+    These are what one customer task can carry besides row `exclude_id`: the same text (and card) for other
+    groups of the same guide, e.g. one calendar post queued for each of their groups.
+    """
+    if not targets:
+        return []
+    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | (
+        OutboxMessage.status == "sending"
+    )
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == "group", OutboxMessage.target.in_(targets), OutboxMessage.id != exclude_id, due)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+
+    def same(other: dict[str, Any]) -> bool:
+        return all(other.get(key) == payload.get(key) for key in ("msgtype", "content", "articles"))
+
+    return [row for row in rows if same(row.payload)]
+
+
+def claim_for_task(session: Session, message_id: int, batch: str, now: datetime) -> bool:
+    """Claim a pending row for the customer task being built as `batch`; False when a drainer took it first."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
+        .values(status="sending", claimed_by=_task_claim(batch), claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
+def settle_for_task(session: Session, message_id: int, batch: str, now: datetime) -> bool:
+    """Record a row claimed for task `batch` as sent: WeCom created the task that carries it."""
+    return _finish(session, message_id, _task_claim(batch), status="sent", sent_at=now, last_error=None)
+
+
+def release_from_task(session: Session, message_id: int, batch: str) -> bool:
+    """Give a row claimed for task `batch` back to the queue, unspent: WeCom did not create the task."""
+    return _finish(
+        session, message_id, _task_claim(batch), status="pending", claimed_by=None, attempts=OutboxMessage.attempts - 1
+    )
+
+
+def record_parts_sent(session: Session, message_id: int, payload: dict[str, Any]) -> bool:
+    """Store the payload of a row being sent in parts with how many went out (`parts_sent`), so none is resent."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending")
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result) == 1
+
+
 # --- the guide's sidebar --------------------------------------------------------------------------------
 
 

@@ -38,12 +38,15 @@ class Leadership:
         *,
         holder: str | None = None,
         name: str = LEASE_NAME,
+        lease_seconds: Callable[[], float] | None = None,
     ):
         self._session_factory = session_factory
         self._config = config
         self._clock = clock
         self.holder = holder or holder_name()
         self.name = name
+        # Another role (the aibot long connection) reuses the lease under its own name and length.
+        self._lease_seconds = lease_seconds or (lambda: SCHEDULER_SECTION.of(self._config()).lease_seconds)
         self._leading = False
         self._looked = False
         self._lock = threading.Lock()
@@ -55,17 +58,17 @@ class Leadership:
 
     def ensure(self) -> bool:
         """Take or renew the lease; True when this process leads until now + lease_seconds."""
-        lease = timedelta(seconds=SCHEDULER_SECTION.of(self._config()).lease_seconds)
+        lease = timedelta(seconds=self._lease_seconds())
         with self._lock:
             try:
                 with self._session_factory.begin() as session:
                     won = scheduler_lease.acquire(session, self.name, self.holder, self._clock.now(), lease)
             except Exception:
                 # Unable to renew means unable to prove leadership: stand down rather than risk two leaders.
-                log.exception("could not renew the scheduler lease; standing by")
+                log.exception("could not renew the %s lease; standing by", self.name)
                 won = False
             if won != self._leading or not self._looked:
-                log.info("scheduler %s %s", self.holder, "now leads" if won else "is standing by")
+                log.info("%s %s %s", self.name, self.holder, "now leads" if won else "is standing by")
             self._leading, self._looked = won, True
             return won
 
@@ -76,8 +79,8 @@ class Leadership:
                 with self._session_factory.begin() as session:
                     released = scheduler_lease.release(session, self.name, self.holder, self._clock.now())
             except Exception:
-                log.exception("could not release the scheduler lease; it lapses by itself")
+                log.exception("could not release the %s lease; it lapses by itself", self.name)
                 released = False
             if released:
-                log.info("scheduler %s released the lease", self.holder)
+                log.info("%s %s released the lease", self.name, self.holder)
             self._leading = False

@@ -25,7 +25,17 @@ API_ENDPOINTS = (
     "get_jsapi_ticket",
     "ticket/get",
     "auth/getuserinfo",
+    "externalcontact/cancel_groupmsg_send",
+    "externalcontact/remind_groupmsg_send",
+    "externalcontact/group_welcome_template/add",
+    "externalcontact/group_welcome_template/edit",
 )
+WEBHOOK_BYTES = {"text": 2048, "markdown": 4096}
+# remind_groupmsg_send: at most three reminders per task within 24 hours (document/path/97610).
+REMINDS_PER_TASK = 3
+# groupchat/list: limit is 1..1000 (document/path/92120); a corp with more visible members than this must
+# filter by owner or WeCom answers 81017.
+LIST_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Failure:
     http_status: int | None = None
     delay: float = 0.0
     times: int | None = 1  # None: forever
+    errmsg: str | None = None
 
 
 @dataclass
@@ -54,7 +65,15 @@ class FakeWecom:
     tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
     webhook_keys: set[str] = field(default_factory=set)
     task_status: dict[str, int] = field(default_factory=dict)  # msgid -> get_groupmsg_send_result status
-    task_chats: dict[str, str] = field(default_factory=dict)  # msgid -> the chat the task was created for
+    task_chats: dict[str, str] = field(default_factory=dict)  # msgid -> the (first) chat the task was created for
+    task_chat_lists: dict[str, list[str]] = field(default_factory=dict)  # msgid -> every chat of the task
+    chat_status: dict[tuple[str, str], int] = field(default_factory=dict)  # (msgid, chat) -> status, overrides
+    cancelled: set[str] = field(default_factory=set)  # msgids cancel_groupmsg_send stopped
+    reminders: dict[str, int] = field(default_factory=dict)  # msgid -> remind_groupmsg_send calls
+    groupchat_owners: dict[str, str] = field(default_factory=dict)  # chat_id -> owner userid
+    # More members visible to the app than this make an unfiltered groupchat/list fail with 81017.
+    visible_members: int = 0
+    welcome_templates: dict[str, dict[str, Any]] = field(default_factory=dict)  # template_id -> body
     groupchats: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_ttl: int = 7200
     oauth_codes: dict[str, str] = field(default_factory=dict)  # OAuth2 code -> userid (each works once)
@@ -73,10 +92,11 @@ class FakeWecom:
         http_status: int | None = None,
         delay: float = 0.0,
         times: int = 1,
+        errmsg: str | None = None,
     ) -> None:
-        """Answer the next `times` calls of `endpoint` with an errcode, an HTTP status, or slowly."""
+        """Answer the next `times` calls of `endpoint` with an errcode (and errmsg), an HTTP status, or slowly."""
         with self._lock:
-            self._failures.setdefault(endpoint, []).append(Failure(errcode, http_status, delay, times))
+            self._failures.setdefault(endpoint, []).append(Failure(errcode, http_status, delay, times, errmsg))
 
     def always(self, endpoint: str, *, errcode: int | None = None, http_status: int | None = None) -> None:
         """Answer every call of `endpoint` with this failure from now on."""
@@ -121,7 +141,10 @@ class FakeWecom:
             if failure.http_status is not None:
                 return failure.http_status, {"error": "scripted"}
             if failure.errcode is not None:
-                return 200, {"errcode": failure.errcode, "errmsg": f"scripted error {failure.errcode}"}
+                return 200, {
+                    "errcode": failure.errcode,
+                    "errmsg": failure.errmsg or f"scripted error {failure.errcode}",
+                }
         if endpoint == "gettoken":
             if query.get("corpid") != CORP_ID or query.get("corpsecret") != SECRET:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
@@ -132,6 +155,11 @@ class FakeWecom:
         if endpoint == "webhook/send":
             if query.get("key") not in self.webhook_keys:
                 return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            # Text over 2048 bytes and markdown over 4096 are refused (document/path/91770).
+            kind = str((body or {}).get("msgtype", ""))
+            content = str(((body or {}).get(kind) or {}).get("content", ""))
+            if len(content.encode("utf-8")) > WEBHOOK_BYTES.get(kind, 1 << 30):
+                return 200, {"errcode": 40058, "errmsg": "content exceed max length"}
             return 200, {"errcode": 0, "errmsg": "ok"}
         if endpoint.startswith("aibot/response"):
             return 200, {"errcode": 0, "errmsg": "ok"}
@@ -159,17 +187,38 @@ class FakeWecom:
             msgid = f"task-{next(self._ids)}"
             with self._lock:
                 self.task_status.setdefault(msgid, 0)
-                self.task_chats[msgid] = (body.get("chat_id_list") or [""])[0]
+                chats = list(body.get("chat_id_list") or [""])
+                self.task_chats[msgid] = chats[0]
+                self.task_chat_lists[msgid] = chats
             return {**ok, "fail_list": [], "msgid": msgid}
         if endpoint == "externalcontact/get_groupmsg_send_result":
             msgid = body.get("msgid", "")
             with self._lock:
                 status = self.task_status.get(msgid)
-                chat = self.task_chats.get(msgid, "")
+                chats = self.task_chat_lists.get(msgid) or [self.task_chats.get(msgid, "")]
+                entries = [
+                    {"chat_id": c, "userid": body.get("userid"), "status": self.chat_status.get((msgid, c), status)}
+                    for c in chats
+                ]
             if status is None:
                 return {"errcode": 41063, "errmsg": "msgid not found"}
-            entry = {"chat_id": chat, "userid": body.get("userid"), "status": status}
-            return {**ok, "next_cursor": "", "send_list": [entry]}
+            return {**ok, "next_cursor": "", "send_list": entries}
+        if endpoint == "externalcontact/cancel_groupmsg_send":
+            msgid = body.get("msgid", "")
+            with self._lock:
+                if msgid not in self.task_status:
+                    return {"errcode": 41063, "errmsg": "msgid not found"}
+                self.cancelled.add(msgid)
+            return ok
+        if endpoint == "externalcontact/remind_groupmsg_send":
+            msgid = body.get("msgid", "")
+            with self._lock:
+                if msgid not in self.task_status:
+                    return {"errcode": 41063, "errmsg": "msgid not found"}
+                if self.reminders.get(msgid, 0) >= REMINDS_PER_TASK:
+                    return {"errcode": 45009, "errmsg": "remind limit reached"}
+                self.reminders[msgid] = self.reminders.get(msgid, 0) + 1
+            return ok
         if endpoint in ("get_jsapi_ticket", "ticket/get"):
             if self.ticket_delay:
                 time.sleep(self.ticket_delay)
@@ -178,13 +227,45 @@ class FakeWecom:
         if endpoint == "auth/getuserinfo":
             raise AssertionError("answered in handle(): it needs the query string")
         if endpoint == "externalcontact/groupchat/list":
-            return {**ok, "group_chat_list": [{"chat_id": c, "status": 0} for c in self.groupchats], "next_cursor": ""}
+            return self._list_chats(body)
+        if endpoint == "externalcontact/group_welcome_template/add":
+            template_id = f"tpl-{next(self._ids)}"
+            with self._lock:
+                self.welcome_templates[template_id] = body
+            return {**ok, "template_id": template_id}
+        if endpoint == "externalcontact/group_welcome_template/edit":
+            template_id = body.get("template_id", "")
+            with self._lock:
+                if template_id not in self.welcome_templates:
+                    return {"errcode": 41034, "errmsg": "invalid template_id"}
+                self.welcome_templates[template_id] = {k: v for k, v in body.items() if k != "template_id"}
+            return ok
         if endpoint == "externalcontact/groupchat/get":
             chat = self.groupchats.get(body.get("chat_id", ""))
             if chat is None:
                 return {"errcode": 49008, "errmsg": "chat not exists"}
             return {**ok, "group_chat": chat}
         return ok
+
+    def _list_chats(self, body: dict[str, Any]) -> dict[str, Any]:
+        """groupchat/list as documented: owner_filter, cursor paging, limit 1..1000, 81017 without a filter."""
+        limit = int(body.get("limit") or 0)
+        if not 1 <= limit <= LIST_LIMIT:
+            return {"errcode": 40058, "errmsg": "invalid limit"}
+        owners = list((body.get("owner_filter") or {}).get("userid_list") or [])
+        if not owners and self.visible_members > LIST_LIMIT:
+            return {"errcode": 81017, "errmsg": "too many members visible: use owner_filter"}
+        with self._lock:
+            chats = [c for c in self.groupchats if not owners or self.groupchat_owners.get(c) in owners]
+        start = int(body.get("cursor") or 0)
+        page = chats[start : start + limit]
+        following = str(start + limit) if start + limit < len(chats) else ""
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "group_chat_list": [{"chat_id": c, "status": 0} for c in page],
+            "next_cursor": following,
+        }
 
 
 def start_fake_wecom() -> tuple[FakeWecom, ThreadingHTTPServer, threading.Thread]:

@@ -18,14 +18,19 @@ from bot.cli.common import config_option, load_or_exit, safe_url, services_or_ex
 from bot.cli.outbox import outbox
 from bot.cli.reload import reload
 from bot.cli.reports import report
+from bot.cli.send import send
 from bot.cli.web import web
 from bot.config.holder import ConfigWatcher
+from bot.inbound.aibot_longconn import LEASE_NAME as AIBOT_LEASE
+from bot.inbound.aibot_longconn import AibotLongConnection
 from bot.registry import Registry
+from bot.services import Services
 from bot.transports.drainer import Drainer, drain_once, make_transport
 from handlers import CAPABILITIES
 from models import migrate
 from models.db import make_engine
 from scheduler.config import SCHEDULER_SECTION
+from scheduler.leader import Leadership
 from scheduler.runner import scheduler_for
 
 log = logging.getLogger("groupbot")
@@ -53,6 +58,18 @@ def main(ctx: click.Context) -> None:
     ctx.obj = REGISTRY
 
 
+def aibot_connection(services: Services) -> AibotLongConnection:
+    """The aibot long connection, held through the same database lease mechanism as the scheduler's leader."""
+    lease = Leadership(
+        services.session_factory,
+        services.config,
+        services.clock,
+        name=AIBOT_LEASE,
+        lease_seconds=lambda: services.config().aibot.lease_seconds,
+    )
+    return AibotLongConnection(services, lease)
+
+
 @main.command()
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -60,7 +77,10 @@ def main(ctx: click.Context) -> None:
 @click.option("--threads", default=8, show_default=True, type=int, help="HTTP worker threads.")
 @click.option("--no-drainer", is_flag=True, help="Do not deliver the outbox from this process.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler here (run `groupbot scheduler`).")
-def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool, no_scheduler: bool) -> None:
+@click.option("--no-aibot", is_flag=True, help="Do not hold the aibot long connection here (aibot.mode: websocket).")
+def serve(
+    config_path: str, host: str, port: int, threads: int, no_drainer: bool, no_scheduler: bool, no_aibot: bool
+) -> None:
     """Serve the WeCom callbacks and deliver the outbox (one machine, one process)."""
 
     drainer_ref: list[Drainer] = []
@@ -81,9 +101,14 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
     if not no_scheduler and SCHEDULER_SECTION.of(config).enabled:
         jobs = scheduler_for(services)
         jobs.start()
+    longconn = None
+    if not no_aibot and config.aibot.websocket_ready:
+        longconn = aibot_connection(services)
+        longconn.start()
     for channel, ready in (
         ("app /wecom/callback", config.wecom.callback_ready),
         ("aibot /wecom/aibot", config.aibot.callback_ready),
+        ("aibot long connection", config.aibot.websocket_ready and not no_aibot),
     ):
         log.info("channel %s: %s", channel, "ready" if ready else "not configured (answers 503)")
     log.info("serving on http://%s:%s with %s (database %s)", host, port, config_path, safe_url(config.database_url))
@@ -110,6 +135,8 @@ def serve(config_path: str, host: str, port: int, threads: int, no_drainer: bool
             drainer.stop()
         if jobs is not None:
             jobs.stop()  # releases the lease so a standby takes over at once
+        if longconn is not None:
+            longconn.stop()  # releases its lease too
         log.info("stopped")
 
 
@@ -141,6 +168,25 @@ def drain(config_path: str, once: bool) -> None:
         drainer.stop()
 
 
+@main.command("aibot")
+@config_option
+def aibot_command(config_path: str) -> None:
+    """Hold the aibot long connection (aibot.mode: websocket), or stand by while another process holds it."""
+    services = services_or_exit(config_path)
+    if not services.config().aibot.websocket_ready:
+        raise click.UsageError("aibot.mode is not websocket (or aibot.bot_id / aibot.secret are empty)")
+    longconn = aibot_connection(services)
+    longconn.start()
+    signal.signal(signal.SIGTERM, lambda *_: longconn.stop())
+    try:
+        while longconn.running:
+            longconn.wait(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        longconn.stop()
+
+
 @main.group()
 def db() -> None:
     """Database schema commands."""
@@ -157,7 +203,7 @@ def db_upgrade(config_path: str) -> None:
     click.echo(f"database {safe_url(config.database_url)} is at revision {migrate.current_revision(engine)}")
 
 
-for command in (chat, check_config, outbox, reload, report, web, *REGISTRY.cli_commands()):
+for command in (chat, check_config, outbox, reload, report, send, web, *REGISTRY.cli_commands()):
     main.add_command(command)
 for command in REGISTRY.report_commands():
     report.add_command(command)

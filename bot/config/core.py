@@ -62,10 +62,33 @@ class WecomConfig(Strict):
 
 
 class AibotConfig(Strict):
+    # callback: WeCom posts to /wecom/aibot (needs a public URL, token and key); websocket: one process keeps
+    # WeCom's long connection (bot_id and secret; no public URL) and the bot can also push into its chats.
+    mode: Literal["callback", "websocket"] = "callback"
     token: str = ""
     encoding_aes_key: str = ""
+    bot_id: str = ""
+    secret: str = ""
+    ws_url: str = "wss://openws.work.weixin.qq.com"
+    heartbeat_seconds: float = Field(default=30.0, ge=1, le=300)
+    # The database lease that makes one process the holder; a standby takes over once it lapses.
+    lease_seconds: float = Field(default=60.0, ge=3, le=3600)
+    # After WeCom's disconnected_event (another connection subscribed with this bot) wait this long before
+    # trying again, so two deployments of the same bot do not take it from each other in a storm.
+    replaced_wait_seconds: float = Field(default=300.0, ge=1)
 
     _aes = field_validator("encoding_aes_key")(_check_aes_key)
+
+    @model_validator(mode="after")
+    def _websocket_needs_credentials(self) -> AibotConfig:
+        if self.mode == "websocket" and not (self.bot_id and self.secret):
+            raise ConfigValueError("mode websocket needs bot_id and secret (智能机器人 → API 模式 → 长连接)", "mode")
+        return self
+
+    @property
+    def websocket_ready(self) -> bool:
+        """Tell whether the long connection can subscribe."""
+        return self.mode == "websocket" and bool(self.bot_id and self.secret)
 
     @property
     def callback_ready(self) -> bool:
@@ -118,7 +141,7 @@ class OutboxConfig(Strict):
 
 
 GroupKind = Literal["internal", "customer"]
-PushTransport = Literal["webhook", "appchat", "customer_task", "console"]
+PushTransport = Literal["webhook", "appchat", "aibot", "customer_task", "console"]
 # How a customer group's content reaches it: the guide sends it from the chat-toolbar page (sidebar), a
 # customer task the guide confirms (task), or the sidebar first and a task after web.sidebar_grace_minutes.
 Delivery = Literal["sidebar", "task", "sidebar_then_task"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,9 +24,18 @@ class LimitsConfig(Strict):
     webhook_per_minute: int = Field(default=20, ge=1)
     app_message_per_minute: int = Field(default=30, ge=1)
     app_message_per_hour: int = Field(default=1000, ge=1)
+    # appchat budgets count recipients (人次: each member of the group counts), per minute and per hour.
     appchat_per_minute: int = Field(default=20000, ge=1)
-    # None: WeCom's rule, as many tasks per group or customer as the month has days.
+    appchat_per_hour: int = Field(default=300000, ge=1)
+    # The corp's 客户群群发 setting in WeCom (管理后台 → 客户与上下游 → 客户联系 → 群发): each customer group gets
+    # one mass message a day (per_day), seven a week (per_week) or as many a month as the month has days
+    # (per_month). https://developer.work.weixin.qq.com/document/path/92135
+    customer_task_cap: Literal["per_month", "per_week", "per_day"] = "per_month"
+    # Overrides the per_month figure (None: days in the month).
     customer_task_per_month: int | None = Field(default=None, ge=1)
+    # Messages the aibot pushes on its long connection, per chat.
+    aibot_per_minute: int = Field(default=20, ge=1)
+    aibot_per_hour: int = Field(default=600, ge=1)
 
 
 class QuietHoursConfig(Strict):
@@ -69,6 +78,10 @@ class OutboundConfig(Strict):
     quiet_hours: QuietHoursConfig = Field(default_factory=QuietHoursConfig)
     task_poll_seconds: float = Field(default=300.0, gt=0)
     task_expire_hours: float = Field(default=24.0, gt=0)
+    # remind_groupmsg_send re-notifies the guide: WeCom allows three per task within 24 hours
+    # (https://developer.work.weixin.qq.com/document/path/97610); 0 turns reminders off.
+    task_reminders: int = Field(default=2, ge=0, le=3)
+    task_remind_every_hours: float = Field(default=4.0, gt=0)
 
 
 def check_reclaim_after(config: Config) -> Config:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.events import Event
 from bot.inbound.common import (
@@ -23,11 +24,15 @@ from bot.inbound.common import (
 from bot.inbound.envelope import json_envelope_encrypt
 from bot.inbound.messages import AibotMessage, InvalidMessage, aibot_message
 from bot.text import mentions_in, strip_leading_mentions
+from bot.transports import sizes
 from bot.wecom.crypto import CallbackCrypto, MalformedPayload, SignatureRejected
+from models import aibot_stream
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("aibot_callback", __name__)
 AIBOT_RECEIVE_ID = ""
+# A member opened the 1:1 chat with the bot: WeCom allows a welcome (text) answer, not a stream.
+ENTER_CHAT = "enter_chat"
 
 
 @blueprint.route("/wecom/aibot", methods=["GET", "POST"])
@@ -48,17 +53,51 @@ def aibot_callback() -> Response:
     except InvalidMessage as exc:
         return ignored("aibot", exc)
     if message.msgtype == "stream":
-        # A refresh poll for a stream; ours are always finished in the first answer.
-        return plain("")
+        # WeCom refreshes a stream until it sees it finished; ours finish in the first answer, so a refresh
+        # (a lost answer, a retry) gets the stored finished frame again.
+        refreshed = refreshed_stream(svc.session_factory, message.stream.id if message.stream else "")
+        return encrypted(crypto, refreshed) if refreshed is not None else plain("")
     event = event_from_aibot(message, raw, svc.clock.now())
     outcome = svc.dispatcher.handle(event)
     if not outcome.passive:
+        # Events with no answer (template_card_event, feedback_event) are recorded by the dispatcher.
         return plain("")
-    reply = stream_reply(event, outcome.passive_text)
+    marker = config.texts.render("outbound_cut_marker")
+    answer = answer_body(svc.session_factory, event, outcome.passive_text, svc.clock.now(), marker)
+    return encrypted(crypto, answer)
+
+
+def encrypted(crypto: CallbackCrypto, body: dict[str, Any]) -> Response:
     return Response(
-        json.dumps(crypto.encrypt(json.dumps(reply, ensure_ascii=False)), ensure_ascii=False),
+        json.dumps(crypto.encrypt(json.dumps(body, ensure_ascii=False)), ensure_ascii=False),
         mimetype="application/json",
     )
+
+
+def answer_body(
+    factory: sessionmaker[Session], event: Event, content: str, now: datetime, marker: str
+) -> dict[str, Any]:
+    """Build the passive answer: a text message for enter_chat (WeCom takes no stream for events), else a stream.
+
+    The stream's finished content is stored under its id for refresh callbacks; both ride the size limits.
+    """
+    if event.kind == "event" and event.name == ENTER_CHAT:
+        return {"msgtype": "text", "text": {"content": sizes.cut(content, sizes.AIBOT_STREAM, marker)}}
+    reply = stream_reply(event, sizes.cut(content, sizes.AIBOT_STREAM, marker))
+    with factory.begin() as session:
+        aibot_stream.remember(session, reply["stream"]["id"], reply["stream"]["content"], now)
+    return reply
+
+
+def refreshed_stream(factory: sessionmaker[Session], stream_id: str) -> dict[str, Any] | None:
+    """Return the stored finished frame of stream `stream_id`, or None for a stream this service never began."""
+    if not stream_id:
+        return None
+    with factory() as session:
+        content = aibot_stream.content_of(session, stream_id)
+    if content is None:
+        return None
+    return {"msgtype": "stream", "stream": {"id": stream_id, "finish": True, "content": content}}
 
 
 def stream_reply(event: Event, content: str) -> dict[str, Any]:

@@ -75,6 +75,10 @@ class AibotEventBlock(_Message):
     eventtype: EventNameText
 
 
+class AibotStreamRef(_Message):
+    id: MsgIdText
+
+
 class AibotMessage(_Message):
     msgid: MsgIdText | None = None
     chattype: Literal["single", "group"] | None = None
@@ -86,10 +90,12 @@ class AibotMessage(_Message):
     voice: AibotContent | None = None
     mixed: AibotMixed | None = None
     event: AibotEventBlock | None = None
+    # A refresh callback for a stream this service answered earlier (msgtype "stream").
+    stream: AibotStreamRef | None = None
 
     @model_validator(mode="after")
     def _block_for_type(self) -> AibotMessage:
-        if self.msgtype in ("text", "voice", "mixed", "event") and getattr(self, self.msgtype) is None:
+        if self.msgtype in ("text", "voice", "mixed", "event", "stream") and getattr(self, self.msgtype) is None:
             raise ValueError(f"a {self.msgtype} message needs its {self.msgtype!r} object")
         return self
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import rate_limit
 
-Period = Literal["minute", "hour", "month"]
+Period = Literal["minute", "hour", "day", "week", "month"]
 # How long a process trusts its memory that a window is spent before asking the database again.
 SPENT_RECHECK = timedelta(minutes=1)
 
@@ -26,7 +26,7 @@ class Budget:
 
 
 def window(period: Period, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """Return the fixed window holding `now`: UTC minutes and hours, calendar months in `zone`."""
+    """Return the fixed window holding `now`: UTC minutes and hours; days, weeks (from Monday) and months in `zone`."""
     now = now.astimezone(UTC)
     if period == "minute":
         start = now.replace(second=0, microsecond=0)
@@ -35,9 +35,20 @@ def window(period: Period, now: datetime, zone: ZoneInfo) -> tuple[datetime, dat
         start = now.replace(minute=0, second=0, microsecond=0)
         return start, start + timedelta(hours=1)
     local = now.astimezone(zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return _span(midnight, 1, zone)
+    if period == "week":
+        return _span(midnight - timedelta(days=local.weekday()), 7, zone)
     first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     following = (first + timedelta(days=32)).replace(day=1)
     return first.astimezone(UTC), following.astimezone(UTC)
+
+
+def _span(start: datetime, days: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    # Local calendar days: add days to the wall-clock date, then resolve the zone (DST-safe).
+    end = (start.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def days_in_month(now: datetime, zone: ZoneInfo) -> int:

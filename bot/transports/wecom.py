@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,16 +16,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config.core import Config
 from bot.config.outbound import SEND_SHARE, QuietHoursConfig
+from bot.outbox import PURPOSE_ANSWER, PURPOSE_URGENT
+from bot.transports import sizes
+from bot.transports.aibot_push import AibotPushTransport
 from bot.transports.aibot_response import AibotResponseTransport
 from bot.transports.app_message import AppMessageTransport
 from bot.transports.appchat import AppchatTransport
 from bot.transports.base import Deferred, DeliveryError, OutgoingMessage
 from bot.transports.console import ConsoleTransport
-from bot.transports.customer_task import CustomerTaskTransport, poll_customer_tasks
-from bot.transports.limiter import Budget, Limiter, days_in_month
+from bot.transports.customer_task import CustomerTaskTransport, cap_budget, poll_customer_tasks
+from bot.transports.limiter import Budget, Limiter
 from bot.transports.sidebar import hold_for_guide
 from bot.transports.webhook import WebhookTransport
 from bot.wecom.api import WecomApi
+from models import membership
+from models import outbox as outbox_rows
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,7 @@ def _short(key: str) -> str:
 
 
 class WecomTransport:
-    """The `wecom` transport: picks webhook, appchat, customer task, app message or aibot response per row."""
+    """The `wecom` transport: picks webhook, appchat, aibot push, customer task, app message or aibot response."""
 
     name = "wecom"
 
@@ -73,8 +80,9 @@ class WecomTransport:
         self.webhook = WebhookTransport(api)
         self.appchat = AppchatTransport(api)
         self.app_message = AppMessageTransport(api)
-        self.customer_task = CustomerTaskTransport(api, session_factory, clock)
+        self.customer_task = CustomerTaskTransport(api, session_factory, clock, self.limiter)
         self.aibot = AibotResponseTransport(api)
+        self.aibot_push = AibotPushTransport(clock)
         self.console = console or ConsoleTransport()
         self._next_poll: datetime | None = None
         self._next_prune: datetime | None = None
@@ -94,17 +102,22 @@ class WecomTransport:
     def _send(self, message: OutgoingMessage, config: Config) -> None:
         now = self._clock.now()
         payload = message.payload
+        limits = config.outbound.limits
         if message.channel == "aibot_response":
-            self.aibot.send_at(payload, now)
+            # The response_url works once: one message, cut visibly if it is too long.
+            marker = config.texts.render("outbound_cut_marker")
+            limit = sizes.limit_for("aibot_response", str(payload.get("msgtype", "text")))
+            content = sizes.fit(str(payload.get("content", "")), limit, marker=marker)[0]
+            self.aibot.send_at({**payload, "content": content}, now)
             return
         if message.channel == "app_message":
-            limits = config.outbound.limits
             budgets = [
                 Budget(f"app_message:{message.target}", limits.app_message_per_minute, "minute"),
                 Budget(f"app_message:{message.target}", limits.app_message_per_hour, "hour"),
             ]
-            with self._admitted(message, config, now, budgets):
-                self.app_message.send_to(message.target, payload)
+            self._in_parts(
+                message, config, now, "app_message", budgets, partial(self.app_message.send_to, message.target)
+            )
             return
         if message.channel != "group":
             raise DeliveryError(f"unknown outbox channel {message.channel!r}", transient=False)
@@ -112,10 +125,9 @@ class WecomTransport:
         if group is None:
             raise DeliveryError(
                 f"chat {message.target} is not listed under groups: in the config; add it with its push: "
-                "transport (webhook, appchat, customer_task or console)",
+                "transport (webhook, appchat, aibot, customer_task or console)",
                 transient=False,
             )
-        limits = config.outbound.limits
         if group.push == "webhook":
             if not group.webhook_key:
                 raise DeliveryError(
@@ -124,19 +136,65 @@ class WecomTransport:
                     transient=False,
                 )
             budget = Budget(f"webhook:{_short(group.webhook_key)}", limits.webhook_per_minute, "minute")
-            with self._admitted(message, config, now, [budget]):
-                self.webhook.send_to(group.webhook_key, payload)
+            self._in_parts(message, config, now, "webhook", [budget], partial(self.webhook.send_to, group.webhook_key))
         elif group.push == "appchat":
-            # WeCom counts recipients; group sizes are not known here, so each message counts as one.
-            with self._admitted(message, config, now, [Budget("appchat:corp", limits.appchat_per_minute, "minute")]):
-                self.appchat.send_to(group.chat_id, payload)
+            # WeCom counts appchat recipients (人次): every member the group has counts once per message.
+            with self._session_factory() as session:
+                cost = max(1, membership.member_count(session, group.chat_id))
+            budgets = [
+                Budget("appchat:corp", limits.appchat_per_minute, "minute", cost=min(cost, limits.appchat_per_minute)),
+                Budget("appchat:corp", limits.appchat_per_hour, "hour", cost=min(cost, limits.appchat_per_hour)),
+            ]
+            self._in_parts(message, config, now, "appchat", budgets, partial(self.appchat.send_to, group.chat_id))
+        elif group.push == "aibot":
+            budgets = [
+                Budget(f"aibot:{group.chat_id}", limits.aibot_per_minute, "minute"),
+                Budget(f"aibot:{group.chat_id}", limits.aibot_per_hour, "hour"),
+            ]
+            self._in_parts(message, config, now, "aibot", budgets, partial(self.aibot_push.send_to, group.chat_id))
         elif group.push == "customer_task":
+            # Held for the guide's sidebar first (delivery: sidebar, sidebar_then_task): raises Deferred meanwhile.
             hold_for_guide(self._session_factory, config, group, message, now)
-            cap = limits.customer_task_per_month or days_in_month(now, config.zone)
-            with self._admitted(message, config, now, [Budget(f"customer_task:{group.chat_id}", cap, "month")]):
+            if self.customer_task.carried(message, now):
+                return  # a task created from another row carries this one; its unit was counted there
+            with self._admitted(message, config, now, [cap_budget(group.chat_id, config, now)]):
                 self.customer_task.send_to(group, message, config)
         else:
             self.console.send(message)
+
+    def _in_parts(
+        self,
+        message: OutgoingMessage,
+        config: Config,
+        now: datetime,
+        route: str,
+        budgets: list[Budget],
+        send_part: Callable[[dict[str, Any]], object],
+    ) -> None:
+        """Send the payload in parts that fit `route`'s byte limit, in order, each admitted on its own.
+
+        A row split into parts records how many went out, so a retry or a deferral (a spent budget, quiet hours)
+        resumes with the next part instead of sending the first ones again. @mentions ride on the first part.
+        """
+        payload = message.payload
+        msgtype = str(payload.get("msgtype", "text"))
+        limit = sizes.limit_for(route, msgtype)
+        mentions = list(payload.get("mentions") or [])
+        # Markdown carries mentions inside the content (<@userid>), so the first part leaves room for them.
+        reserve = sizes.size("".join(f"<@{m}>" for m in mentions)) + 1 if mentions and msgtype == "markdown" else 0
+        content = str(payload.get("content", ""))
+        parts = sizes.fit(content, limit, reserve=reserve) if msgtype in ("text", "markdown") else [content]
+        done = int(payload.get("parts_sent") or 0)
+        for index in range(done, len(parts)):
+            part = {**payload, "content": parts[index]}
+            if index > 0:
+                part["mentions"] = []
+            with self._admitted(message, config, now, budgets):
+                send_part(part)
+            if index + 1 < len(parts):
+                with self._session_factory.begin() as session:
+                    outbox_rows.record_parts_sent(session, message.id, {**payload, "parts_sent": index + 1})
+                payload = {**payload, "parts_sent": index + 1}
 
     @contextmanager
     def _admitted(
@@ -153,7 +211,7 @@ class WecomTransport:
             raise
 
     def _admit(self, message: OutgoingMessage, config: Config, now: datetime, budgets: list[Budget]) -> bool:
-        if message.payload.get("purpose") != "answer":
+        if message.payload.get("purpose") not in (PURPOSE_ANSWER, PURPOSE_URGENT):
             until = quiet_until(config.outbound.quiet_hours, now, config.zone)
             if until is not None:
                 raise Deferred(until, f"quiet hours until {until.astimezone(config.zone):%H:%M}")

@@ -44,6 +44,8 @@ HINTS: dict[int, str] = {
     81013: "no valid recipient: the userid is not a member of the corp or outside the app's 可见范围",
     41001: "no access token was sent: check wecom.corp_id and wecom.secret",
     40013: "the corp id is wrong: check wecom.corp_id",
+    81017: "the app sees more than 1,000 members: customer groups are listed per guide (owner_filter); "
+    "list the guides under roles.guides",
 }
 # gettoken answers these when the credentials themselves are wrong; no retry can fix that.
 CREDENTIAL_ERRORS = frozenset({40001, 40013, 40091})
@@ -64,17 +66,29 @@ class RedactingFilter(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
 
 
+# Group robot (webhook) errors, from WeCom's global error codes (https://developer.work.weixin.qq.com/document/path/90313).
+WEBHOOK_KEY_INVALID = 93000
+GROUP_UNREACHABLE = frozenset({93001, 93006, 93008})
+CONTENT_REFUSED = frozenset({93017, 93018})
+# 45009 within an hourly budget (message/send per member, appchat per corp) blocks until the hour is over;
+# WeCom says which in errmsg (e.g. "api freq out of limit ... hour"), so the hourly wait is read from it.
+HOUR_WINDOW_SECONDS = 3600.0
+
+
 def explain(errcode: int, errmsg: str) -> DeliveryError:
     """Turn a WeCom error code into a retryable or a permanent DeliveryError with its hint.
 
-    WeCom answered with an error, so it did not take the message: every such error is `refused`.
+    WeCom answered with an error, so it did not take the message: every such error is `refused`. A code
+    this table does not know is retried with backoff and, after the retry budget, fails with WeCom's own
+    code and message shown.
     """
     base = f"errcode {errcode}: {errmsg}"
     if errcode == 45009:
+        hourly = "hour" in errmsg.lower() or "小时" in errmsg
         return DeliveryError(
-            f"{base} (rate limited; waiting out the blocked window)",
+            f"{base} (rate limited; waiting out the blocked {'hour' if hourly else 'minute'})",
             transient=True,
-            retry_after=BLOCKED_WINDOW_SECONDS,
+            retry_after=HOUR_WINDOW_SECONDS if hourly else BLOCKED_WINDOW_SECONDS,
             refused=True,
             errcode=errcode,
         )
@@ -85,18 +99,36 @@ def explain(errcode: int, errmsg: str) -> DeliveryError:
         return DeliveryError(
             f"{base} (still refused after refreshing the token)", transient=True, refused=True, errcode=errcode
         )
-    if 93000 <= errcode <= 93999:
+    if errcode == WEBHOOK_KEY_INVALID:
         return DeliveryError(
-            f"{base}: the group robot's webhook key is invalid or the robot was removed; "
-            "set groups[].webhook_key to the key in the robot's 消息推送 URL",
+            f"{base}: the group robot's webhook key is wrong; set groups[].webhook_key to the key in the robot's "
+            "消息推送 URL (群设置 → 群机器人)",
+            transient=False,
+            refused=True,
+            errcode=errcode,
+        )
+    if errcode in GROUP_UNREACHABLE:
+        return DeliveryError(
+            f"{base}: the group cannot be reached: the robot was removed from it or the group was dismissed; "
+            "add the robot to the group again (and update groups[].webhook_key) or remove the group from groups:",
+            transient=False,
+            refused=True,
+            errcode=errcode,
+        )
+    if errcode in CONTENT_REFUSED:
+        return DeliveryError(
+            f"{base}: WeCom refused the content (disallowed words or links, or a malformed message); edit the "
+            "text in the config or texts.yaml and `groupbot outbox retry` it",
             transient=False,
             refused=True,
             errcode=errcode,
         )
     hint = HINTS.get(errcode)
+    if hint:
+        return DeliveryError(f"{base}: {hint}", transient=False, refused=True, errcode=errcode)
     return DeliveryError(
-        f"{base}: {hint}" if hint else f"{base}: WeCom refused the message",
-        transient=False,
+        f"{base} (an error code this bot has no hint for; retried, then left failed with WeCom's words)",
+        transient=True,
         refused=True,
         errcode=errcode,
     )

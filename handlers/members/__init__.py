@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bot.registry import Capability
 from handlers.members import observe, report, rules, welcome
-from handlers.members.cli import groups
+from handlers.members.cli import groups, welcome_cli
 from handlers.members.config import MEMBERS_SECTION
-from handlers.members.features import member_features
+from handlers.members.features import member_features, native_welcome_lines
 from handlers.members.group_sync import start_background_sync
 
 CAPABILITY = Capability(
@@ -14,7 +14,8 @@ CAPABILITY = Capability(
     modules=(observe, welcome, rules, report),
     section=MEMBERS_SECTION,
     texts="handlers.members",
-    cli=(groups,),
+    cli=(groups, welcome_cli),
     features=(member_features,),
     workers=(start_background_sync,),
+    check_lines=(native_welcome_lines,),
 )

@@ -14,7 +14,9 @@ from bot.clock import SystemClock
 from bot.config.core import Config
 from bot.transports.base import DeliveryError
 from bot.transports.wecom import build_wecom_transport
+from handlers.members.config import MEMBERS_SECTION
 from handlers.members.group_sync import list_chats, sync_chat
+from handlers.members.welcome_sync import sync_welcomes
 from models.membership import change_counts, known_groups, member_count
 
 
@@ -120,7 +122,9 @@ def _sync_groups(config: Config, factory: sessionmaker[Session], named: list[str
         customer = [g.chat_id for g in config.groups if g.kind == "customer"]
         targets += customer + [c for c in heard if config.group(c) is None]
         try:
-            targets += list_chats(api)
+            # The guides own the customer groups; filtering by them keeps big corps clear of 81017.
+            owners = list(dict.fromkeys([*config.roles.guides, *(g.guide for g in config.groups if g.guide)]))
+            targets += list_chats(api, owners or None)
         except DeliveryError as exc:
             click.echo(f"groupchat/list failed: {exc}", err=True)
             return True
@@ -142,3 +146,32 @@ def _sync_groups(config: Config, factory: sessionmaker[Session], named: list[str
         failed = failed or bool(result.gone and chat_id in named)
     click.echo(f"synced {len(dict.fromkeys(targets))} chat(s), {changed} changed")
     return failed
+
+
+@click.group("welcome")
+def welcome_cli() -> None:
+    """Customer groups' native welcome (入群欢迎语) in WeCom."""
+
+
+@welcome_cli.command("sync")
+@config_option
+def welcome_sync(config_path: str) -> None:
+    """Write each customer group's welcome text to its WeCom 入群欢迎语 template (add, or edit on change)."""
+    with open_database(config_path) as (config, factory):
+        if MEMBERS_SECTION.of(config).welcome.mode != "native":
+            click.echo("note: members.welcome.mode is not native, so the bot also queues welcomes itself", err=True)
+        try:
+            api = build_wecom_transport(lambda: config, factory, SystemClock()).api
+        except ValueError as exc:
+            raise click.UsageError(f"cannot sync: {exc}") from exc
+        lines = sync_welcomes(api, factory, config, SystemClock().now())
+    for line in lines:
+        shown = f"{line.name} ({line.chat_id}): {line.action}"
+        click.echo(
+            shown + (f" as {line.template_id}" if line.template_id else "") + (f": {line.error}" if line.error else "")
+        )
+    if not lines:
+        click.echo("no customer groups (kind: customer) in groups:")
+    click.echo("the group owner applies the template in WeCom: 客户群 → 群设置 → 入群欢迎语")
+    if any(line.action == "failed" for line in lines):
+        raise SystemExit(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from bot.config.base import Strict
@@ -10,6 +12,10 @@ from bot.registry import Section
 
 class WelcomeConfig(Strict):
     enabled: bool = True
+    # message: the bot queues a welcome (a task in customer groups, one unit of the cap each).
+    # native: customer groups are welcomed by WeCom itself with the 入群欢迎语 template `groupbot welcome sync`
+    # writes from the same text (%NICKNAME% for the names); internal groups still get the message.
+    mode: Literal["message", "native"] = "message"
     # Joins within this many seconds of the first one share one welcome.
     window_seconds: int = Field(default=60, ge=0, le=3600)
     # Customer-group welcomes are tasks counted against WeCom's monthly cap; null = window_seconds.

@@ -254,16 +254,29 @@ def sync_chat(
     return result
 
 
-def list_chats(api: WecomApi, *, limit: int = 100) -> list[str]:
-    """Return every customer group WeCom lists for this app (groupchat/list, page by page)."""
+# groupchat/list takes at most 100 owners per call and 1..1000 chats per page; without owner_filter a corp whose
+# app sees more than 1,000 members gets 81017 (https://developer.work.weixin.qq.com/document/path/92120).
+OWNERS_PER_CALL = 100
+PAGE_LIMIT = 1000
+
+
+def list_chats(api: WecomApi, owners: list[str] | None = None, *, limit: int = PAGE_LIMIT) -> list[str]:
+    """Return the customer groups WeCom lists for `owners` (the guides), page by page; all visible without owners."""
     found: list[str] = []
-    cursor = ""
-    while True:
-        answer = api.call(LIST, {"status_filter": 0, "cursor": cursor, "limit": limit})
-        found.extend(str(c["chat_id"]) for c in answer.get("group_chat_list") or [] if c.get("chat_id"))
-        cursor = str(answer.get("next_cursor") or "")
-        if not cursor:
-            return list(dict.fromkeys(found))
+    owners = owners or []
+    batches = [owners[i : i + OWNERS_PER_CALL] for i in range(0, len(owners), OWNERS_PER_CALL)]
+    for batch in batches or [[]]:
+        cursor = ""
+        while True:
+            body: dict[str, Any] = {"status_filter": 0, "cursor": cursor, "limit": limit}
+            if batch:
+                body["owner_filter"] = {"userid_list": batch}
+            answer = api.call(LIST, body)
+            found.extend(str(c["chat_id"]) for c in answer.get("group_chat_list") or [] if c.get("chat_id"))
+            cursor = str(answer.get("next_cursor") or "")
+            if not cursor:
+                break
+    return list(dict.fromkeys(found))
 
 
 def retry_delay(error: DeliveryError, attempts: int) -> timedelta:

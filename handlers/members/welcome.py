@@ -55,6 +55,8 @@ def welcome_newcomers(ctx: Context) -> None:
             chat_id,
         )
         return
+    if settings.mode == "native" and group.kind == "customer":
+        return  # WeCom greets newcomers with the synced 入群欢迎语 template: no task, no unit of the cap
     batch = welcome.lock_batch(ctx.session, chat_id, now)
     if batch.open_at(now) and batch.outbox_id is not None:
         users = list(dict.fromkeys([*batch.user_ids, *ctx.membership.joined]))

@@ -301,8 +301,10 @@ def test_body_over_64_kib_streamed_without_length_is_413(client: FlaskClient, en
 # --- callbacks that need no answer -----------------------------------------------------------------------
 
 
-def test_stream_refresh_poll_is_empty_200_and_stores_nothing(client: FlaskClient, engine: Engine) -> None:
-    """WeCom polls unfinished streams; ours are finished at once, so the poll gets an empty answer."""
+def test_refresh_of_a_stream_never_answered_is_empty_200_and_stores_nothing(
+    client: FlaskClient, engine: Engine
+) -> None:
+    """A refresh for a stream id this service never started gets an empty answer and stores nothing."""
     payload = {
         "msgid": uuid.uuid4().hex,
         "aibotid": "aibot0001",

@@ -251,9 +251,13 @@ def test_cli_all_discovers_chats_from_wecom(
     config = cli_config(tmp_path, database_url, fake_wecom)
     fake_wecom.groupchats[CUSTOMER] = group_chat(CUSTOMER, "社区福利1群", [])
     fake_wecom.groupchats["wrOther"] = group_chat("wrOther", "二群", [member("wmZ", name="小智")])
+    # Listed by owner (the guides), as WeCom wants it for corps with many members.
+    fake_wecom.groupchat_owners.update({CUSTOMER: "guide01", "wrOther": "guide01"})
     result = run("groups", "sync", "--all", "--config", config)
     assert result.exit_code == 0, result.output + result.stderr
     assert len(fake_wecom.calls_to(LIST)) == 1
+    listed = fake_wecom.bodies(LIST)[0]
+    assert listed is not None and "guide01" in listed["owner_filter"]["userid_list"]
     assert "wrOther: name 「二群」" in result.output and "synced 2 chat(s)" in result.output
     assert "二群 (wrOther)  unknown  discovered" in run("groups", "--config", config).output
     with make_session_factory(engine)() as session:
