@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Source = Literal["app", "aibot", "console"]
+Source = Literal["app", "aibot", "console", "kf"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ class Reply:
     articles: tuple[Mapping[str, str], ...] = ()
     # A late answer to an aibot message: sent once through the event's response_url (valid one hour).
     via_response_url: bool = False
+    # Tappable choices (id, label) shown under the text where the channel can (微信客服's msgmenu); a tap
+    # comes back as a message carrying the id. Channels without menus send the text alone.
+    menu: tuple[tuple[str, str], ...] = ()
 
     @property
     def answers_origin(self) -> bool:

@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config.core import Config
 from bot.config.outbound import SEND_SHARE, QuietHoursConfig
+from bot.outbox import EXTERNAL_ID_PREFIXES
 from bot.transports.aibot_response import AibotResponseTransport
 from bot.transports.app_message import AppMessageTransport
 from bot.transports.appchat import AppchatTransport
 from bot.transports.base import Deferred, DeliveryError, OutgoingMessage
 from bot.transports.console import ConsoleTransport
 from bot.transports.customer_task import CustomerTaskTransport, poll_customer_tasks
+from bot.transports.kf import KfTransport
 from bot.transports.limiter import Budget, Limiter, days_in_month
 from bot.transports.webhook import WebhookTransport
 from bot.wecom.api import WecomApi
@@ -74,6 +76,7 @@ class WecomTransport:
         self.app_message = AppMessageTransport(api)
         self.customer_task = CustomerTaskTransport(api, session_factory, clock)
         self.aibot = AibotResponseTransport(api)
+        self.kf = KfTransport(api, session_factory, clock)
         self.console = console or ConsoleTransport()
         self._next_poll: datetime | None = None
         self._next_prune: datetime | None = None
@@ -96,7 +99,18 @@ class WecomTransport:
         if message.channel == "aibot_response":
             self.aibot.send_at(payload, now)
             return
+        if message.channel == "kf_message":
+            # kf's own budget (48 hours, five replies) is kept per customer in the database by the kf transport.
+            self.kf.send(message)
+            return
         if message.channel == "app_message":
+            if message.target.startswith(EXTERNAL_ID_PREFIXES):
+                log.error("outbox row %s: refusing an app message to WeChat customer %s", message.id, message.target)
+                raise DeliveryError(
+                    f"{message.target} is a WeChat customer: WeCom delivers no app message to them; "
+                    "they are reached through 微信客服 (kf) or their guide",
+                    transient=False,
+                )
             limits = config.outbound.limits
             budgets = [
                 Budget(f"app_message:{message.target}", limits.app_message_per_minute, "minute"),
