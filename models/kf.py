@@ -39,6 +39,9 @@ class KfCursor(Base):
     token: Mapped[str | None] = mapped_column(String(160))
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Callbacks counted, and the count a finished pull had seen when it started: requests > served means pull.
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    served: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class KfInbox(Base):
@@ -98,7 +101,9 @@ def cursor_of(session: Session, open_kfid: str) -> tuple[str, int]:
     """Return the account's cursor and its version, creating the row on first use."""
     row = session.get(KfCursor, open_kfid)
     if row is None:
-        insert_if_absent(session, KfCursor, {"open_kfid": open_kfid, "cursor": "", "version": 0})
+        insert_if_absent(
+            session, KfCursor, {"open_kfid": open_kfid, "cursor": "", "version": 0, "requests": 0, "served": 0}
+        )
         row = session.get(KfCursor, open_kfid)
     assert row is not None
     return row.cursor, row.version
@@ -110,19 +115,29 @@ def request_pull(session: Session, open_kfid: str, token: str | None, now: datet
     session.execute(
         update(KfCursor)
         .where(KfCursor.open_kfid == open_kfid)
-        .values(token=token or None, requested_at=now)
+        .values(token=token or None, requested_at=now, requests=KfCursor.requests + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def requests_seen(session: Session, open_kfid: str) -> int:
+    """The account's request count now: a pull that starts after reading it serves every request up to it."""
+    return session.scalar(select(KfCursor.requests).where(KfCursor.open_kfid == open_kfid)) or 0
+
+
+def served(session: Session, open_kfid: str, seen: int) -> None:
+    """Record that a pull which started after `seen` requests has caught up."""
+    session.execute(
+        update(KfCursor)
+        .where(KfCursor.open_kfid == open_kfid, KfCursor.served < seen)
+        .values(served=seen)
         .execution_options(synchronize_session=False)
     )
 
 
 def requested_accounts(session: Session) -> list[tuple[str, str | None]]:
     """Accounts a callback asked to pull since their last pull, with the callback's token."""
-    rows = session.execute(
-        select(KfCursor.open_kfid, KfCursor.token).where(
-            KfCursor.requested_at.is_not(None),
-            (KfCursor.pulled_at.is_(None)) | (KfCursor.pulled_at < KfCursor.requested_at),
-        )
-    )
+    rows = session.execute(select(KfCursor.open_kfid, KfCursor.token).where(KfCursor.requests > KfCursor.served))
     return [(open_kfid, token) for open_kfid, token in rows]
 
 

@@ -77,6 +77,9 @@ class KfPuller:
         """Pull the account's new messages into the database; return how many this puller stored."""
         limit = KF_SECTION.of(self._config()).pull_limit
         stored = 0
+        with self._session_factory.begin() as session:
+            kf_rows.cursor_of(session, open_kfid)
+            seen = kf_rows.requests_seen(session, open_kfid)
         for _page in range(MAX_PAGES_PER_PASS):
             with self._session_factory.begin() as session:
                 cursor, version = kf_rows.cursor_of(session, open_kfid)
@@ -108,6 +111,8 @@ class KfPuller:
             stored += count
             # has_more, not an empty list, says whether to go on: WeCom may answer has_more=1 with no messages.
             if not answer.get("has_more"):
+                with self._session_factory.begin() as session:
+                    kf_rows.served(session, open_kfid, seen)
                 break
         return stored
 

@@ -27,6 +27,8 @@ def upgrade() -> None:
         sa.Column("token", sa.String(length=160), nullable=True),
         sa.Column("requested_at", models.base.UTCDateTime(), nullable=True),
         sa.Column("pulled_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("served", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("open_kfid", name=op.f("pk_kf_cursors")),
     )
     op.create_table(
