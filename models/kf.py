@@ -253,14 +253,14 @@ def _ensure_customer(session: Session, external_userid: str, open_kfid: str, now
 def customer_wrote(session: Session, external_userid: str, open_kfid: str, at: datetime, now: datetime) -> None:
     """Open the customer's window again: 48 hours from `at`, five replies; replies waiting for it are due now.
 
-    Idempotent, so a message handled twice after a crash changes nothing more.
+    Runs once per message: the dispatcher claims the message before observers run.
     """
     _ensure_customer(session, external_userid, open_kfid, now)
     session.execute(
         update(KfCustomer)
         .where(
             KfCustomer.external_userid == external_userid,
-            KfCustomer.last_customer_at.is_(None) | (KfCustomer.last_customer_at < at),
+            KfCustomer.last_customer_at.is_(None) | (KfCustomer.last_customer_at <= at),
         )
         .values(last_customer_at=at, sent_since=0, open_kfid=open_kfid, service_state=None, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -324,7 +324,7 @@ def window_open(session: Session, external_userid: str, now: datetime) -> bool:
 
 
 def take_welcome_code(session: Session, external_userid: str, now: datetime, valid: timedelta) -> str | None:
-    """Use the customer's welcome code once, if it is still fresh; None when spent or too old."""
+    """Use the customer's welcome code once, if it is still fresh; None when spent, "" when it came too late."""
     row = session.get(KfCustomer, external_userid)
     if row is None or not row.welcome_code or row.welcome_at is None:
         return None
@@ -335,9 +335,9 @@ def take_welcome_code(session: Session, external_userid: str, now: datetime, val
         .values(welcome_code=None)
         .execution_options(synchronize_session=False)
     )
-    if rowcount(taken) != 1 or row.welcome_at + valid < now:
+    if rowcount(taken) != 1:
         return None
-    return code
+    return code if row.welcome_at + valid >= now else ""
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,16 @@ class KfTransport:
         now = self._clock.now()
         with self._session_factory.begin() as session:
             code = kf_rows.take_welcome_code(session, user, now, WELCOME_CODE_VALID)
-        if code is not None:
+        if code == "":
+            with self._session_factory() as session:
+                wrote = kf_rows.window_open(session, user, now)
+            if not wrote:
+                raise DeliveryError(
+                    "kf: the welcome_code expired (WeCom allows 20 s) before the welcome could go, and the customer "
+                    "has not written yet; they get the menu with 菜单 or any answer once they write",
+                    transient=False,
+                )
+        if code:
             # A welcome rides the one-shot code and costs none of the five replies.
             try:
                 self._api.call("kf/send_msg_on_event", {"code": code, **kf_body(message.payload)})

@@ -130,11 +130,12 @@ class KfPuller:
             for pulled in batch:
                 self.handle_one(pulled, report)
 
-    def handle_one(self, pulled: kf_rows.Pulled, report: PassReport) -> None:
-        config = self._config()
-        now = self._clock.now()
+    def _event(self, pulled: kf_rows.Pulled) -> Event | None:
         with self._session_factory() as session:
-            event = event_of(session, config, pulled, now)
+            return event_of(session, self._config(), pulled, self._clock.now())
+
+    def handle_one(self, pulled: kf_rows.Pulled, report: PassReport) -> None:
+        event = self._event(pulled)
         if event is not None:
             outcome = self._handle(event)
             if outcome.duplicate:
