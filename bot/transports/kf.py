@@ -94,7 +94,7 @@ class KfTransport:
             if not wrote:
                 raise DeliveryError(
                     "kf: the welcome_code expired (WeCom allows 20 s) before the welcome could go, and the customer "
-                    "has not written yet; they get the menu with 菜单 or any answer once they write",
+                    "has not written yet; they get the menu with 按钮 or any answer once they write",
                     transient=False,
                 )
         if code:

@@ -1,4 +1,4 @@
-"""What the bot does with kf: ask for a pull on WeCom's callback, welcome, the group menu, 菜单 and 人工."""
+"""What the bot does with kf: ask for a pull on WeCom's callback, welcome, the group menu, 按钮 and 人工."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def unsupported(ctx: Context) -> Reply:
     return Reply(ctx.text("kf_unsupported"), menu=main_menu(ctx))
 
 
-@command("菜单", aliases=("menu",), examples=(("菜单", "这个指令只在微信客服里使用"),))
+@command("按钮", aliases=("快捷菜单", "kfmenu"), examples=(("按钮", "这个指令只在微信客服里使用"),))
 def menu(ctx: Context, args: str) -> Reply | str:
     """在微信客服里显示按钮菜单：签到、积分、团购……"""
     if ctx.event.source != "kf":

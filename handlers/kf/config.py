@@ -54,7 +54,7 @@ def _default_menu() -> list[KfMenuItem]:
 
 class KfConfig(Strict):
     accounts: list[KfAccount] = Field(default_factory=list)
-    # The buttons under the welcome (and under 菜单); at most 10, WeCom's msgmenu limit.
+    # The buttons under the welcome (and under 按钮); at most 10, WeCom's msgmenu limit.
     menu: list[KfMenuItem] = Field(default_factory=_default_menu, max_length=10)
     # The scene kf/add_contact_way is asked for; each customer group's link adds its own scene_param.
     link_scene: str = "group"

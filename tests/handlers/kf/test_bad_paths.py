@@ -55,7 +55,7 @@ def test_an_expired_welcome_code_fails_visibly_and_the_customer_is_answered_once
     (welcome,) = _rows(world)
     assert welcome.status == "failed" and "welcome_code expired" in (welcome.last_error or "")
     assert world.fake.kf_texts_to(CUSTOMER) == []
-    assert world.says("菜单") == ["请选择： [签到 | 我的积分 | 我的团购 | 群规 | 帮助]"]
+    assert world.says("按钮") == ["请选择： [签到 | 我的积分 | 我的团购 | 群规 | 帮助]"]
 
 
 def test_an_expired_sync_token_pulls_by_cursor_alone(world: KfWorld) -> None:
