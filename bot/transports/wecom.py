@@ -100,7 +100,9 @@ class WecomTransport:
             self.aibot.send_at(payload, now)
             return
         if message.channel == "kf_message":
-            # kf's own budget (48 hours, five replies) is kept per customer in the database by the kf transport.
+            # kf's own budget (48 hours, five replies) is kept per customer in the database by the kf transport;
+            # here only quiet hours apply, to pushes (a nudge), not to answers.
+            self._admit(message, config, now, [])
             self.kf.send(message)
             return
         if message.channel == "app_message":

@@ -66,11 +66,17 @@ class KfWorld:
     def factory(self) -> sessionmaker[Session]:
         return self.services.session_factory
 
+    def sealed(self, token: str, open_kfid: str = KFID) -> factories.Signed:
+        """WeCom's kf_msg_or_event, sealed as WeCom seals it."""
+        sender = factories.WecomSender(factories.APP_TOKEN, factories.APP_AES_KEY, CORP_ID)
+        return sender.xml_post(factories.make_kf_event(token, open_kfid, corp_id=CORP_ID))
+
+    def post(self, signed: factories.Signed) -> Any:
+        return self.client.post(f"/wecom/callback?{signed.query_string}", data=signed.body, content_type="text/xml")
+
     def callback(self, token: str, open_kfid: str = KFID) -> Any:
         """WeCom's kf_msg_or_event, sealed, to /wecom/callback."""
-        sender = factories.WecomSender(factories.APP_TOKEN, factories.APP_AES_KEY, CORP_ID)
-        signed = sender.xml_post(factories.make_kf_event(token, open_kfid, corp_id=CORP_ID))
-        return self.client.post(f"/wecom/callback?{signed.query_string}", data=signed.body, content_type="text/xml")
+        return self.post(self.sealed(token, open_kfid))
 
     def deliver(self) -> tuple[PassReport, DrainReport]:
         """What the service does after a callback: pull and handle, then drain the outbox."""

@@ -33,8 +33,9 @@ def _drain(world: KfWorld) -> None:
 
 def test_a_retried_callback_asks_for_one_pull_and_handles_each_message_once(world: KfWorld) -> None:
     token = world.fake.customer_says(KFID, CUSTOMER, "积分")
-    assert world.callback(token).status_code == 200
-    assert world.callback(token).status_code == 200  # WeCom retries the same callback
+    signed = world.sealed(token)
+    assert world.post(signed).status_code == 200
+    assert world.post(signed).status_code == 200  # WeCom retries the same callback
     with world.factory() as session:
         assert session.scalar(select(kf_rows.KfCursor.requests)) == 1
     world.deliver()
