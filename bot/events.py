@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-# "web": a guide's action on a web page (the sidebar), dispatched like a command they typed.
-Source = Literal["app", "aibot", "console", "web"]
+# "web": a guide's action on a web page (the sidebar), dispatched like a command they typed;
+# "kf": a WeChat customer's message pulled from 微信客服.
+Source = Literal["app", "aibot", "console", "web", "kf"]
 
 
 @dataclass(frozen=True)

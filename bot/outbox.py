@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 CHANNEL_APP_MESSAGE = "app_message"
 CHANNEL_GROUP = "group"
 CHANNEL_AIBOT_RESPONSE = "aibot_response"
+# 微信客服: the only channel that reaches a WeChat customer 1:1 (within their 48-hour window).
+CHANNEL_KF = "kf_message"
+# WeChat customers' external_userid starts with these; WeCom refuses app messages to them.
+EXTERNAL_ID_PREFIXES = ("wm", "wo")
 # Answers to a member go out at once; everything else ("push") waits for quiet hours to end.
 PURPOSE_ANSWER = "answer"
 PURPOSE_PUSH = "push"
@@ -48,6 +52,8 @@ def queue_reply(
     payload: dict[str, object] = {"msgtype": reply.msgtype, "content": reply.text, "mentions": list(reply.mentions)}
     if reply.articles:
         payload["articles"] = [dict(article) for article in reply.articles]
+    if reply.menu:
+        payload["menu"] = [[item_id, label] for item_id, label in reply.menu]
     payload["purpose"] = PURPOSE_ANSWER if answers else (PURPOSE_URGENT if urgent else PURPOSE_PUSH)
     if reply.on_send:
         payload["on_send"] = dict(reply.on_send)
@@ -65,6 +71,16 @@ def queue_reply(
             log.warning("dropping a reply with no recipient from %s", origin_key(origin))
             return None
         channel, kind, target = CHANNEL_APP_MESSAGE, "user", user
+        if event is not None and event.source == "kf" and user == event.user_id:
+            channel = CHANNEL_KF
+        elif is_external(user):
+            # An app message never reaches a WeChat customer; kf can, while their window is open.
+            log.info(
+                "reply to WeChat customer %s from %s queued for 微信客服, not as an app message",
+                user,
+                origin_key(origin),
+            )
+            channel = CHANNEL_KF
     return outbox_rows.add_message(
         session,
         channel=channel,
@@ -75,6 +91,11 @@ def queue_reply(
         origin=origin_key(origin),
         not_before=not_before,
     )
+
+
+def is_external(user_id: str) -> bool:
+    """Tell whether `user_id` is a WeChat customer's external_userid rather than a staff member's userid."""
+    return user_id.startswith(EXTERNAL_ID_PREFIXES)
 
 
 def origin_key(origin: Event | str) -> str:

@@ -23,6 +23,9 @@ class Reply:
     # Work to do as a guide sends this by hand from the sidebar: `{"hook": name, ...}`, a capability's
     # send hook (a quiz starts its clock when its question leaves).
     on_send: Mapping[str, Any] | None = None
+    # Tappable choices (id, label) shown under the text where the channel can (微信客服's msgmenu); a tap
+    # comes back as a message carrying the id. Channels without menus send the text alone.
+    menu: tuple[tuple[str, str], ...] = ()
 
     @property
     def answers_origin(self) -> bool:

@@ -8,6 +8,7 @@ from models.calendar_delivery import CalendarCursor, CalendarDelivery  # noqa: F
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask, CustomerTaskChat  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
+from models.kf import KfCursor  # noqa: F401  (微信客服 pulls, windows and links)
 from models.membership import Membership  # noqa: F401
 from models.nudge import Nudge  # noqa: F401  (reactivation ladder)
 from models.outbox import OutboxMessage

@@ -245,6 +245,21 @@ def group_features(config: Config, group: Any) -> list[Any]:
     return compose(config, group, REGISTRY.feature_lines())
 
 
+def make_kf_event(token: str, open_kfid: str, *, corp_id: str = CORP_ID, create_time: int | None = None) -> str:
+    """The decrypted XML of WeCom's kf_msg_or_event callback: an account has news to pull with kf/sync_msg.
+
+    Shape from https://developer.work.weixin.qq.com/document/path/94670 (接收消息和事件).
+    """
+    return (
+        f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[kf_msg_or_event]]></Event>"
+        f"<Token><![CDATA[{token}]]></Token>"
+        f"<OpenKfId><![CDATA[{open_kfid}]]></OpenKfId></xml>"
+    )
+
+
 # ------------------------------------------------------------------ talking to the bot
 
 

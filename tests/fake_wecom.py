@@ -29,6 +29,12 @@ API_ENDPOINTS = (
     "externalcontact/remind_groupmsg_send",
     "externalcontact/group_welcome_template/add",
     "externalcontact/group_welcome_template/edit",
+    "kf/sync_msg",
+    "kf/send_msg",
+    "kf/send_msg_on_event",
+    "kf/service_state/get",
+    "kf/service_state/trans",
+    "kf/add_contact_way",
 )
 WEBHOOK_BYTES = {"text": 2048, "markdown": 4096}
 # remind_groupmsg_send: at most three reminders per task within 24 hours (document/path/97610).
@@ -36,6 +42,34 @@ REMINDS_PER_TASK = 3
 # groupchat/list: limit is 1..1000 (document/path/92120); a corp with more visible members than this must
 # filter by owner or WeCom answers 81017.
 LIST_LIMIT = 1000
+
+# 微信客服, as WeCom documents it:
+# - kf/sync_msg pages by cursor, at most 1000 a page, says has_more, keeps messages 3 days; the callback's
+#   Token is valid 10 minutes (https://developer.work.weixin.qq.com/document/path/94670);
+# - kf/send_msg: within 48 hours of the customer's last message, at most 5 until they write again, only in
+#   session states 0 and 1 (https://developer.work.weixin.qq.com/document/path/94677);
+# - kf/send_msg_on_event: the enter_session welcome_code, once, within 20 seconds
+#   (https://developer.work.weixin.qq.com/document/path/95122);
+# - kf/service_state/get|trans and the allowed state changes (https://developer.work.weixin.qq.com/document/path/94669);
+# - error codes from the global list (https://developer.work.weixin.qq.com/document/path/90313): 95000 invalid
+#   open_kfid, 95001 five messages sent, 95002 past 48 hours, 95004 open_kfid does not exist, 95007 invalid
+#   msg token, 95016 state change not allowed, 95018 session state does not allow sending. WeCom's pages name no
+#   code of their own for a spent or late welcome_code; the fake answers 95007 (an invalid token) for it.
+KF_RETENTION_SECONDS = 3 * 24 * 3600
+KF_WINDOW_SECONDS = 48 * 3600
+KF_REPLIES = 5
+KF_WELCOME_SECONDS = 20
+KF_TOKEN_SECONDS = 600
+KF_SYNC_MAX = 1000
+KF_TRANSITIONS = {0: {1, 2, 3, 4}, 1: {1, 2, 3, 4}, 2: {2, 3, 4}, 3: {3, 4}, 4: set()}
+
+
+@dataclass
+class KfSession:
+    state: int = 0
+    servicer: str = ""
+    last_customer_at: float | None = None
+    sent_since: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +112,14 @@ class FakeWecom:
     token_ttl: int = 7200
     oauth_codes: dict[str, str] = field(default_factory=dict)  # OAuth2 code -> userid (each works once)
     ticket_delay: float = 0.0  # seconds a jsapi ticket takes to issue, to make a stampede visible
+    # 微信客服: accounts, each account's message log (the cursor is an index into it), sessions, codes, sends.
+    kf_accounts: set[str] = field(default_factory=set)
+    kf_log: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    kf_sessions: dict[tuple[str, str], KfSession] = field(default_factory=dict)
+    kf_tokens: dict[str, float] = field(default_factory=dict)  # callback token -> issued at
+    kf_codes: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # welcome_code -> (at, kfid, user)
+    kf_sent: list[dict[str, Any]] = field(default_factory=list)  # every message kf took, as sent
+    now: Any = field(default=time.time)  # the fake's clock for kf's windows; tests may replace it
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -108,6 +150,95 @@ class FakeWecom:
         with self._lock:
             for token in self.tokens:
                 self.tokens[token] = False
+
+    # --- 微信客服: what customers do ---------------------------------------------------------------------
+
+    def kf_account(self, open_kfid: str) -> None:
+        with self._lock:
+            self.kf_accounts.add(open_kfid)
+            self.kf_log.setdefault(open_kfid, [])
+
+    def _kf_append(self, open_kfid: str, message: dict[str, Any]) -> str:
+        """Log a message for the account and return the Token the kf_msg_or_event callback would carry."""
+        token = f"ENC{next(self._ids)}"
+        self.kf_log.setdefault(open_kfid, []).append(message)
+        self.kf_tokens[token] = self.now()
+        return token
+
+    def customer_enters(self, open_kfid: str, user: str, *, scene_param: str = "", with_code: bool = True) -> str:
+        """The customer opens the account's link: an enter_session event with a fresh welcome_code."""
+        with self._lock:
+            now = self.now()
+            code = f"WELCOME{next(self._ids)}" if with_code else ""
+            if code:
+                self.kf_codes[code] = (now, open_kfid, user)
+            session = self.kf_sessions.setdefault((open_kfid, user), KfSession())
+            if session.state == 4:
+                session.state = 0
+            event = {
+                "event_type": "enter_session",
+                "open_kfid": open_kfid,
+                "external_userid": user,
+                "scene": "group",
+                "scene_param": scene_param,
+                "welcome_code": code,
+            }
+            message = {
+                "msgid": f"kfmsg{next(self._ids)}",
+                "open_kfid": open_kfid,
+                "send_time": int(now),
+                "origin": 4,
+                "msgtype": "event",
+                "event": event,
+            }
+            return self._kf_append(open_kfid, message)
+
+    def customer_says(
+        self,
+        open_kfid: str,
+        user: str,
+        text: str = "",
+        *,
+        menu_id: str = "",
+        msgtype: str = "text",
+        msgid: str | None = None,
+    ) -> str:
+        """The customer writes (or taps a menu item): their 48-hour, five-message window opens again."""
+        with self._lock:
+            now = self.now()
+            session = self.kf_sessions.setdefault((open_kfid, user), KfSession())
+            if session.state == 4:
+                session.state = 0
+            session.last_customer_at, session.sent_since = now, 0
+            message: dict[str, Any] = {
+                "msgid": msgid or f"kfmsg{next(self._ids)}",
+                "open_kfid": open_kfid,
+                "external_userid": user,
+                "send_time": int(now),
+                "origin": 3,
+                "msgtype": msgtype,
+            }
+            if msgtype == "text":
+                message["text"] = {"content": text, **({"menu_id": menu_id} if menu_id else {})}
+            elif msgtype == "location":
+                message["location"] = {"latitude": 23.1, "longitude": 113.3, "name": "某地", "address": "某路"}
+            else:
+                message[msgtype] = {"media_id": f"MEDIA{next(self._ids)}"}
+            return self._kf_append(open_kfid, message)
+
+    def kf_texts_to(self, user: str) -> list[str]:
+        """What the customer saw: each text, or a menu's head and its labels."""
+        with self._lock:
+            sent = [m for m in self.kf_sent if m.get("touser") == user]
+        out = []
+        for m in sent:
+            if m.get("msgtype") == "msgmenu":
+                menu = m["msgmenu"]
+                labels = " | ".join(item["click"]["content"] for item in menu.get("list", []))
+                out.append(f"{menu.get('head_content', '')} [{labels}]")
+            else:
+                out.append(m.get("text", {}).get("content", ""))
+        return out
 
     def calls_to(self, endpoint: str) -> list[Call]:
         with self._lock:
@@ -226,6 +357,9 @@ class FakeWecom:
             return {**ok, "ticket": f"{kind}-ticket-{next(self._ids)}", "expires_in": 7200}
         if endpoint == "auth/getuserinfo":
             raise AssertionError("answered in handle(): it needs the query string")
+        if endpoint.startswith("kf/"):
+            with self._lock:
+                return self._kf(endpoint, body)
         if endpoint == "externalcontact/groupchat/list":
             return self._list_chats(body)
         if endpoint == "externalcontact/group_welcome_template/add":
@@ -266,6 +400,69 @@ class FakeWecom:
             "group_chat_list": [{"chat_id": c, "status": 0} for c in page],
             "next_cursor": following,
         }
+
+    def _kf(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        ok: dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
+        now = self.now()
+        if endpoint == "kf/send_msg_on_event":
+            issued = self.kf_codes.pop(str(body.get("code") or ""), None)
+            if issued is None or now - issued[0] > KF_WELCOME_SECONDS:
+                return {"errcode": 95007, "errmsg": "invalid code (spent, or older than 20 s)"}
+            if body.get("msgtype") not in ("text", "msgmenu"):
+                return {"errcode": 40008, "errmsg": "invalid message type"}
+            self.kf_sent.append({**body, "touser": issued[2], "open_kfid": issued[1], "on_event": True})
+            return {**ok, "msgid": f"sent{next(self._ids)}"}
+        open_kfid = str(body.get("open_kfid") or "")
+        if endpoint == "kf/sync_msg":
+            if open_kfid and open_kfid not in self.kf_accounts:
+                return {"errcode": 95000, "errmsg": "invalid open_kfid"}
+            token = body.get("token")
+            if token and now - self.kf_tokens.get(str(token), -1e18) > KF_TOKEN_SECONDS:
+                return {"errcode": 95007, "errmsg": "invalid msg token"}
+            limit = int(body.get("limit") or KF_SYNC_MAX)
+            if not 1 <= limit <= KF_SYNC_MAX:
+                return {"errcode": 40058, "errmsg": "limit out of range"}
+            cursor = str(body.get("cursor") or "")
+            start = int(cursor.removeprefix("c")) if cursor.startswith("c") else 0
+            log = self.kf_log.get(open_kfid, [])
+            page = log[start : start + limit]
+            # Kept three days: older messages are gone (their place in the cursor stays).
+            page = [m for m in page if now - m["send_time"] <= KF_RETENTION_SECONDS]
+            end = min(start + limit, len(log))
+            return {**ok, "next_cursor": f"c{end}", "has_more": int(end < len(log)), "msg_list": page}
+        if open_kfid not in self.kf_accounts:
+            return {"errcode": 95004, "errmsg": "open_kfid not exists"}
+        if endpoint == "kf/add_contact_way":
+            scene = str(body.get("scene") or "")
+            return {
+                **ok,
+                "url": f"https://work.weixin.qq.com/kf/kfc{open_kfid}" + (f"?enc_scene=ENC{scene}" if scene else ""),
+            }
+        user = str(body.get("external_userid") or body.get("touser") or "")
+        session = self.kf_sessions.setdefault((open_kfid, user), KfSession())
+        if endpoint == "kf/service_state/get":
+            return {**ok, "service_state": session.state, "servicer_userid": session.servicer}
+        if endpoint == "kf/service_state/trans":
+            wanted = int(body.get("service_state", -1))
+            if wanted not in KF_TRANSITIONS.get(session.state, set()):
+                return {"errcode": 95016, "errmsg": "state change not allowed"}
+            if wanted == 3 and not body.get("servicer_userid"):
+                return {"errcode": 95014, "errmsg": "servicer required"}
+            session.state, session.servicer = wanted, str(body.get("servicer_userid") or "")
+            return {**ok, "msg_code": ""}
+        if endpoint == "kf/send_msg":
+            if session.state not in (0, 1):
+                return {"errcode": 95018, "errmsg": "session state does not allow sending"}
+            if session.last_customer_at is None or now - session.last_customer_at > KF_WINDOW_SECONDS:
+                return {"errcode": 95002, "errmsg": "past 48 hours since the customer's last message"}
+            if session.sent_since >= KF_REPLIES:
+                return {"errcode": 95001, "errmsg": "five messages sent since the customer's last message"}
+            if body.get("msgtype") not in ("text", "msgmenu", "link", "image"):
+                return {"errcode": 40008, "errmsg": "invalid message type"}
+            session.sent_since += 1
+            self.kf_sent.append(dict(body))
+            return {**ok, "msgid": f"sent{next(self._ids)}"}
+        return ok
 
 
 def start_fake_wecom() -> tuple[FakeWecom, ThreadingHTTPServer, threading.Thread]:

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config.core import Config
 from bot.config.outbound import SEND_SHARE, QuietHoursConfig
-from bot.outbox import PURPOSE_ANSWER, PURPOSE_URGENT
+from bot.outbox import EXTERNAL_ID_PREFIXES, PURPOSE_ANSWER, PURPOSE_URGENT
 from bot.transports import sizes
 from bot.transports.aibot_push import AibotPushTransport
 from bot.transports.aibot_response import AibotResponseTransport
@@ -25,6 +26,7 @@ from bot.transports.appchat import AppchatTransport
 from bot.transports.base import Deferred, DeliveryError, OutgoingMessage
 from bot.transports.console import ConsoleTransport
 from bot.transports.customer_task import CustomerTaskTransport, cap_budget, poll_customer_tasks
+from bot.transports.kf import KfTransport
 from bot.transports.limiter import Budget, Limiter
 from bot.transports.sidebar import hold_for_guide
 from bot.transports.webhook import WebhookTransport
@@ -83,6 +85,7 @@ class WecomTransport:
         self.customer_task = CustomerTaskTransport(api, session_factory, clock, self.limiter)
         self.aibot = AibotResponseTransport(api)
         self.aibot_push = AibotPushTransport(clock)
+        self.kf = KfTransport(api, session_factory, clock)
         self.console = console or ConsoleTransport()
         self._next_poll: datetime | None = None
         self._next_prune: datetime | None = None
@@ -110,7 +113,24 @@ class WecomTransport:
             content = sizes.fit(str(payload.get("content", "")), limit, marker=marker)[0]
             self.aibot.send_at({**payload, "content": content}, now)
             return
+        if message.channel == "kf_message":
+            # kf's own budget (48 hours, five replies) is kept per customer in the database by the kf transport;
+            # here only quiet hours apply, to pushes (a nudge), not to answers.
+            self._admit(message, config, now, [])
+            # Each kf message spends one of the customer's five replies, so a long text is cut visibly, not split.
+            marker = config.texts.render("outbound_cut_marker")
+            content = sizes.fit(str(payload.get("content", "")), sizes.KF_TEXT, marker=marker)[0]
+            self.kf.send(replace(message, payload={**payload, "content": content}))
+            return
         if message.channel == "app_message":
+            if message.target.startswith(EXTERNAL_ID_PREFIXES):
+                log.error("outbox row %s: refusing an app message to WeChat customer %s", message.id, message.target)
+                raise DeliveryError(
+                    f"{message.target} is a WeChat customer: WeCom delivers no app message to them; "
+                    "they are reached through 微信客服 (kf) or their guide",
+                    transient=False,
+                )
+            limits = config.outbound.limits
             budgets = [
                 Budget(f"app_message:{message.target}", limits.app_message_per_minute, "minute"),
                 Budget(f"app_message:{message.target}", limits.app_message_per_hour, "hour"),

@@ -22,6 +22,7 @@ from handlers.points.rules import command_name
 from models import groupbuy, ledger
 from models.activity import record_activity
 from models.groupbuy import Closed, Deal, Signup
+from models.kf import window_open
 from models.membership import display_names, guide_of
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ def cancel(ctx: Context, args: str) -> list[Reply] | str | None:
             quantity=promoted.quantity,
             amount=yuan(promoted.quantity * deal.price_cents),
         )
-        replies.append(member_notice(ctx.session, ctx.config, deal, promoted, text))
+        replies.append(member_notice(ctx.session, ctx.config, deal, promoted, text, ctx.now()))
     return replies
 
 
@@ -348,13 +349,17 @@ def roster_text(session: Session, config: Config, deal: Deal) -> str:
     return "\n".join(lines)
 
 
-def member_notice(session: Session, config: Config, deal: Deal, signup: Signup, text: str) -> Reply:
-    """Tell one member something 1:1: staff by app message; a WeChat customer through their guide.
+def member_notice(
+    session: Session, config: Config, deal: Deal, signup: Signup, text: str, now: datetime | None = None
+) -> Reply:
+    """Tell one member something 1:1: staff by app message; a WeChat customer by 微信客服, else through their guide.
 
-    An app message reaches only people in the company directory, and no WeCom API lets a bot write
-    to one customer without their guide confirming a task, so the guide gets the note to pass on.
+    An app message reaches only people in the company directory; 微信客服 reaches a customer only within
+    48 hours of their last message there, so outside it the guide gets the note to pass on.
     """
     if not signup.user_id.startswith(EXTERNAL_ID_PREFIXES):
+        return Reply(text, to_user=signup.user_id)
+    if now is not None and window_open(session, signup.user_id, now):
         return Reply(text, to_user=signup.user_id)
     name = display_names(session, [signup.user_id])[signup.user_id]
     relay = _render(config, "groupbuy_relay", name=name, user=signup.user_id, message=text)
@@ -384,11 +389,11 @@ def settle_close(session: Session, config: Config, closed: Closed, now: datetime
         replies = [_group_reply(config, deal, _render(config, "groupbuy_formed", **fields))]
         _credit_points(session, config, deal, closed.confirmed, now)
         note = _render(config, "groupbuy_member_waitlist_closed", **fields)
-        replies.extend(member_notice(session, config, deal, s, note) for s in closed.waitlisted)
+        replies.extend(member_notice(session, config, deal, s, note, now) for s in closed.waitlisted)
         return replies
     replies = [_group_reply(config, deal, _render(config, "groupbuy_not_formed", **fields))]
     note = _render(config, "groupbuy_member_not_formed", **fields)
-    replies.extend(member_notice(session, config, deal, s, note) for s in closed.confirmed + closed.waitlisted)
+    replies.extend(member_notice(session, config, deal, s, note, now) for s in closed.confirmed + closed.waitlisted)
     return replies
 
 

@@ -15,7 +15,8 @@ def group_buy(config: Config, group: GroupConfig) -> FeatureState:
     path = push_path(config, group)
     notices = (
         "member notices (promoted from the waitlist, deal not formed) go 1:1 as app messages to staff; "
-        "for WeChat customers (wm…/wo…) their guide gets the note to pass on"
+        "for WeChat customers (wm…/wo…) by 微信客服 while their 48-hour window is open, "
+        "else their guide gets the note to pass on"
     )
     if group.kind == "customer":
         return FeatureState(

@@ -22,6 +22,7 @@ from bot.replies import Reply
 from bot.transports.wecom import quiet_until
 from models import nudge
 from models.business_day import business_day, day_start
+from models.kf import window_open
 from models.membership import display_names
 from scheduler.reactivation.config import ACTION_TEXT, REACTIVATION_SECTION, LadderStep
 
@@ -177,7 +178,9 @@ def _plan(
         if not _can_mention(group):
             return nudge.UNREACHABLE, None
         return nudge.SENT, Reply(message, to_chat=member.chat_id, mentions=(member.user_id,))
-    if rung.action == "private_note" and not is_external(member.user_id):
+    # A WeChat customer is reached 1:1 only through 微信客服, and only while their 48-hour window is open.
+    reachable = not is_external(member.user_id) or window_open(session, member.user_id, now)
+    if rung.action == "private_note" and reachable:
         return nudge.SENT, Reply(message, to_user=member.user_id)
     # The membership's own guide (models.membership.guide_of for this chat), else the group's.
     guide = member.guide or group.guide

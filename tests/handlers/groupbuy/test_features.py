@@ -10,7 +10,8 @@ from tests.bot.test_features import CUSTOMER, TEAM, features
 def test_internal_group_with_a_webhook_runs_group_buys_live(tmp_path: Path) -> None:
     state = features(tmp_path, {**TEAM, "webhook_key": "k-123"})["团长群"]["group-buy"]
     assert state.startswith("live - signups by @ the bot")
-    assert "for WeChat customers (wm…/wo…) their guide gets the note" in state
+    assert "for WeChat customers (wm…/wo…) by 微信客服 while their 48-hour window is open" in state
+    assert "else their guide gets the note" in state
 
 
 def test_customer_group_takes_signups_one_to_one(tmp_path: Path) -> None:
