@@ -138,7 +138,7 @@ DeadlineJob = Callable[[sessionmaker[Session], Config, datetime], int]
 FeatureLines = Callable[[Config, GroupConfig], "list[FeatureState]"]
 SendHook = Callable[[Session, Config, Mapping[str, Any], datetime], "str | None"]
 ProfileLines = Callable[[Session, Config, str], "list[tuple[str, str]]"]
-MemberLinks = Callable[[Config, str], "list[tuple[str, str]]"]
+MemberLinks = Callable[[Session, Config, str], "list[tuple[str, str]]"]
 
 
 @dataclass(frozen=True)
@@ -316,8 +316,8 @@ class Registry:
     def profile_lines(self, session: Session, config: Config, user_id: str) -> list[tuple[str, str]]:
         return [line for c in self.capabilities for lines in c.profile for line in lines(session, config, user_id)]
 
-    def member_links(self, config: Config, chat_id: str) -> list[tuple[str, str]]:
-        return [link for c in self.capabilities for links in c.member_links for link in links(config, chat_id)]
+    def member_links(self, session: Session, config: Config, chat_id: str) -> list[tuple[str, str]]:
+        return [link for c in self.capabilities for links in c.member_links for link in links(session, config, chat_id)]
 
     def workers(self) -> list[Callable[..., Any]]:
         return [worker for capability in self.capabilities for worker in capability.workers]

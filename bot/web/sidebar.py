@@ -131,7 +131,7 @@ def contact_page(user_id: str):  # type: ignore[no-untyped-def]
     mine = [g for g in current.groups if g.kind == "customer" and may_see(user, g)]
     with services().session_factory() as db:
         lines = services().registry.profile_lines(db, current, user_id)
-    links = [link for g in mine for link in services().registry.member_links(current, g.chat_id)]
+        links = [link for g in mine for link in services().registry.member_links(db, current, g.chat_id)]
     return render_template(
         "contact.html",
         customer=user_id,

@@ -11,7 +11,7 @@ from handlers.kf import commands
 from handlers.kf.cli import kf_group
 from handlers.kf.config import KF_SECTION
 from handlers.kf.features import kf_check_lines, kf_features
-from handlers.kf.links import kf_link
+from handlers.kf.links import kf_link, member_links
 from handlers.kf.puller import KfPuller, start_kf_puller
 
 __all__ = ["CAPABILITY", "KfPuller", "kf_link"]
@@ -25,4 +25,5 @@ CAPABILITY = Capability(
     features=(kf_features,),
     workers=(start_kf_puller,),
     check_lines=(kf_check_lines,),
+    member_links=(member_links,),
 )

@@ -28,6 +28,15 @@ def kf_link(session: Session, config: Config, chat_id: str | None) -> str | None
     return kf_rows.cached_link(session, chat_id)
 
 
+def member_links(session: Session, config: Config, chat_id: str) -> list[tuple[str, str]]:
+    """What the guide's 1:1 sidebar offers to send a customer: the group's kf link, once one was made."""
+    link = kf_link(session, config, chat_id)
+    group = config.group(chat_id)
+    if link is None or group is None:
+        return []
+    return [(config.texts.render("kf_link_label", group=group.name), link)]
+
+
 def with_scene_param(url: str, chat_id: str) -> str:
     joiner = "&" if "?" in url else "?"
     return f"{url}{joiner}scene_param={quote(scene_param(chat_id))}"
