@@ -53,9 +53,11 @@ KF_HINTS: dict[int, str] = {
 def _hinted(exc: DeliveryError) -> DeliveryError:
     hint = KF_HINTS.get(exc.errcode or 0)
     if hint and hint not in str(exc):
+        # A kf code names a setting or a session state, not a passing fault: only the spent reply budget
+        # clears by itself (when the customer writes); the API client retries codes it has no hint for.
         return DeliveryError(
             f"{exc}: {hint}",
-            transient=exc.transient,
+            transient=exc.transient and exc.errcode == BUDGET_SPENT_ERROR,
             refused=exc.refused,
             errcode=exc.errcode,
             retry_after=exc.retry_after,

@@ -113,6 +113,8 @@ def guide_config(fake: FakeWecom, groups: int = 20, **outbound: Any) -> Config:
             "kind": "customer",
             "guide": "guide01",
             "push": "customer_task",
+            # Straight to a task: these tests are about the task itself, not the guide's sidebar before it.
+            "delivery": "task",
         }
         for n in range(groups)
     ]
