@@ -5,6 +5,7 @@ from models.activity import ActivityHour  # noqa: F401
 from models.base import Base
 from models.calendar_delivery import CalendarCursor, CalendarDelivery  # noqa: F401  (content calendar)
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
+from models.console_audit import ConsoleAction  # noqa: F401  (what people did in the console)
 from models.customer_task import CustomerTask  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
 from models.membership import Membership  # noqa: F401
