@@ -397,7 +397,7 @@ def group(chat_id: str):  # type: ignore[no-untyped-def]
         joins, leaves = console_queries.changes_per_day(db, chat_id, days, local_day_start(days[0]), zone)
         chart = Chart(
             "chart-members",
-            "line",
+            "bar",
             [day_label(d) for d in days],
             [("入群", [float(v) for v in joins]), ("退群", [float(v) for v in leaves])],
             "人",
@@ -793,13 +793,16 @@ def _range() -> tuple[date, date]:
 def guides():  # type: ignore[no-untyped-def]
     start, end = _range()
     rows = _guide_rows(start, end)
-    chart = Chart(
-        "chart-guides",
+    labels = [str(r[0]) for r in rows]
+    gmv = Chart("chart-guides", "bar", labels, [("GMV（元）", [float(r[4]) for r in rows])])
+    people = Chart(
+        "chart-guide-people",
         "bar",
-        [str(r[0]) for r in rows],
-        [("GMV（元）", [float(r[4]) for r in rows]), ("报名数", [float(r[2]) for r in rows])],
+        labels,
+        [("报名数", [float(r[2]) for r in rows]), ("带来成员", [float(r[5]) for r in rows])],
+        "人",
     )
-    return render("guides.html", rows=rows, headers=GUIDE_HEADERS, chart=chart, start=start, end=end)
+    return render("guides.html", rows=rows, headers=GUIDE_HEADERS, gmv=gmv, people=people, start=start, end=end)
 
 
 @blueprint.get("/guides/export.<fmt>")
