@@ -37,11 +37,18 @@ def json_formatter() -> logging.Formatter:
 
 
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
-    """Send the service's logs to stderr as text or JSON lines; quiet the chattiest libraries."""
+    """Send the service's logs to stderr as text or JSON lines; quiet the chattiest libraries.
+
+    Like logging.basicConfig, it leaves a root logger that someone else already set up (a test runner,
+    an embedding program) alone; only a handler it installed itself is replaced.
+    """
+    root = logging.getLogger()
+    if any(not getattr(h, "groupbot", False) for h in root.handlers):
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(RequestIdFilter())
-    root = logging.getLogger()
+    handler.groupbot = True  # type: ignore[attr-defined]
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
