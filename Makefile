@@ -10,8 +10,11 @@ PORT   ?= 8000
 # from the npm registry at this pinned version and records the version and checksum beside it.
 JSSDK_VERSION ?= 2.4.4
 JSSDK_DIR     := bot/web/static
+# Apache ECharts for the console's charts, shipped the same way (`make echarts`): the common build
+# (line, bar, pie, tooltip, legend) from npm at this pinned version, with its licence and checksum.
+ECHARTS_VERSION ?= 6.1.0
 
-.PHONY: install run test lint clean jssdk
+.PHONY: install run test lint clean jssdk echarts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +47,12 @@ jssdk:
 	printf '@wecom/jssdk %s dist/wecom.global.prod.js sha256 %s\n' $(JSSDK_VERSION) \
 		"$$(sha256sum $(JSSDK_DIR)/wecom-jssdk.js | cut -d' ' -f1)" > $(JSSDK_DIR)/wecom-jssdk.version
 	rm -rf .jssdk
+
+echarts:
+	rm -rf .echarts && mkdir .echarts
+	cd .echarts && npm pack --silent echarts@$(ECHARTS_VERSION) >/dev/null && tar xzf echarts-$(ECHARTS_VERSION).tgz
+	cp .echarts/package/dist/echarts.common.min.js $(JSSDK_DIR)/echarts.js
+	cp .echarts/package/LICENSE $(JSSDK_DIR)/echarts.LICENSE
+	printf 'echarts %s dist/echarts.common.min.js sha256 %s\n' $(ECHARTS_VERSION) \
+		"$$(sha256sum $(JSSDK_DIR)/echarts.js | cut -d' ' -f1)" > $(JSSDK_DIR)/echarts.version
+	rm -rf .echarts

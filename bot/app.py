@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bot.inbound import aibot_callback, app_callback
 from bot.inbound.common import MAX_BODY_BYTES
 from bot.services import Services
+from bot.telemetry.web import init_app as init_telemetry
 from bot.web import init_app as init_web
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def create_app(services: Services) -> Flask:
     app.register_blueprint(app_callback.blueprint)
     app.register_blueprint(aibot_callback.blueprint)
     init_web(app, services)
+    init_telemetry(app, services)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ from bot.events import Event
 from bot.outbox import queue_reply
 from bot.replies import Reply
 from bot.router import Router
+from bot.telemetry.context import note_event
+from bot.telemetry.metrics import HANDLER_SECONDS
 from models.activity import record_activity
 from models.membership import SYSTEM_SENDER
 from models.processed_event import claim_event, store_reply, stored_reply
@@ -61,6 +64,18 @@ class Dispatcher:
 
     def handle(self, event: Event) -> Outcome:
         """Process `event` once; a repeat returns the first answer and changes nothing."""
+        started = time.perf_counter()
+        outcome = self._handle(event)
+        HANDLER_SECONDS.labels(event.source).observe(time.perf_counter() - started)
+        note_event(
+            dedup_key=event.dedup_key,
+            chat_id=event.chat_id,
+            user_id=event.user_id,
+            outcome="duplicate" if outcome.duplicate else "handled",
+        )
+        return outcome
+
+    def _handle(self, event: Event) -> Outcome:
         config = self._config()
         key = event.dedup_key
         now = self._clock.now()

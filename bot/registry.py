@@ -139,6 +139,9 @@ FeatureLines = Callable[[Config, GroupConfig], "list[FeatureState]"]
 SendHook = Callable[[Session, Config, Mapping[str, Any], datetime], "str | None"]
 ProfileLines = Callable[[Session, Config, str], "list[tuple[str, str]]"]
 MemberLinks = Callable[[Session, Config, str], "list[tuple[str, str]]"]
+# What is planned for the next `days` local days: `(session, config, now, days) -> [(local time, chat_id,
+# summary, already done)]`; the console shows it per group.
+Upcoming = Callable[[Session, Config, datetime, int], "list[tuple[datetime, str, str, bool]]"]
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,8 @@ class Capability:
     profile: tuple[ProfileLines, ...] = ()
     # Links a guide may send a customer 1:1 (the group's kf link): `links(config, chat_id) -> [(label, url)]`.
     member_links: tuple[MemberLinks, ...] = ()
+    # Planned posts the admin console lists per group (the content calendar's next days).
+    upcoming: tuple[Upcoming, ...] = ()
 
 
 def _guard_of(section: Section[Any], size: Callable[[Any], int]) -> Callable[[Config], int]:
@@ -318,6 +323,14 @@ class Registry:
 
     def member_links(self, session: Session, config: Config, chat_id: str) -> list[tuple[str, str]]:
         return [link for c in self.capabilities for links in c.member_links for link in links(session, config, chat_id)]
+
+    def upcoming(
+        self, session: Session, config: Config, now: datetime, days: int
+    ) -> list[tuple[datetime, str, str, bool]]:
+        posts = [
+            post for c in self.capabilities for planned in c.upcoming for post in planned(session, config, now, days)
+        ]
+        return sorted(posts, key=lambda post: (post[0], post[1]))
 
     def workers(self) -> list[Callable[..., Any]]:
         return [worker for capability in self.capabilities for worker in capability.workers]

@@ -1,4 +1,8 @@
-"""Gunicorn entry point (`gunicorn bot.wsgi:app`): HTTP only; run `groupbot drain` and the scheduler elsewhere."""
+"""Gunicorn entry point (`gunicorn bot.wsgi:app`): HTTP only; run `groupbot drain` and the scheduler elsewhere.
+
+GROUPBOT_LOG_FORMAT=json gives JSON log lines; with several workers set PROMETHEUS_MULTIPROC_DIR (an empty
+directory) and `-c python:bot.telemetry.gunicorn` so /metrics adds up every worker.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from bot.cli.common import default_config_path
 from bot.clock import SystemClock
 from bot.registry import Registry
 from bot.services import build_services
+from bot.telemetry.logs import setup_logging
 from handlers import CAPABILITIES
 
+setup_logging(os.environ.get("GROUPBOT_LOG_FORMAT", "text"), os.environ.get("GROUPBOT_LOG_LEVEL", "INFO"))
 services = build_services(default_config_path(), registry=Registry.of(CAPABILITIES), clock=SystemClock())
 app = create_app(services)
 # Under `gunicorn --preload` workers fork after this import; pooled connections must not cross a fork.

@@ -6,6 +6,7 @@ from models.aibot_stream import AibotStream  # noqa: F401  (aibot stream refresh
 from models.base import Base
 from models.calendar_delivery import CalendarCursor, CalendarDelivery  # noqa: F401  (content calendar)
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
+from models.console_audit import ConsoleAction  # noqa: F401  (what people did in the console)
 from models.customer_task import CustomerTask, CustomerTaskChat  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
 from models.kf import KfCursor  # noqa: F401  (微信客服 pulls, windows and links)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from types import FrameType
 
 import click
@@ -25,6 +24,7 @@ from bot.inbound.aibot_longconn import LEASE_NAME as AIBOT_LEASE
 from bot.inbound.aibot_longconn import AibotLongConnection
 from bot.registry import Registry
 from bot.services import Services
+from bot.telemetry.logs import FORMATS, setup_logging
 from bot.transports.drainer import Drainer, drain_once, make_transport
 from handlers import CAPABILITIES
 from models import migrate
@@ -37,23 +37,19 @@ log = logging.getLogger("groupbot")
 REGISTRY = Registry.of(CAPABILITIES)
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("GROUPBOT_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every schema check; only `db upgrade` should say what it migrated.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # APScheduler logs every run of every job (the lease every few seconds); its warnings (misfires) stay.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
 @click.group()
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    envvar="GROUPBOT_LOG_FORMAT",
+    show_default=True,
+    help="text for a terminal; json for one JSON object per line (request id, de-dup key, outcome, duration).",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, log_format: str) -> None:
     """wecom-groupbot: a WeCom group assistant for community commerce."""
-    _setup_logging()
+    setup_logging(log_format, os.environ.get("GROUPBOT_LOG_LEVEL", "INFO"))
     # Commands find the capabilities here (bot.cli.common.current_registry), never by importing them.
     ctx.obj = REGISTRY
 

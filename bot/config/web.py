@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import Field, field_validator
 
 from bot.config.base import Strict
 
 # The environment variable holding the key that signs session cookies (never in the YAML file).
 SECRET_ENV = "GROUPBOT_WEB_SECRET"
+# The environment variable holding the bearer token that opens /metrics from anywhere (optional).
+METRICS_TOKEN_ENV = "GROUPBOT_METRICS_TOKEN"
+
+
+class MetricsConfig(Strict):
+    enabled: bool = True
+    # Addresses that may read /metrics without a token (the peer address; X-Forwarded-For is not trusted).
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network such as 10.0.0.0/8") from None
+        return value
 
 
 class WebConfig(Strict):
@@ -19,6 +39,8 @@ class WebConfig(Strict):
     # At most one "content is waiting" app message per guide in this many minutes.
     notify_every_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     login_link_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    # Who may read /metrics: loopback by default; a token in GROUPBOT_METRICS_TOKEN opens it from anywhere.
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("public_url")
     @classmethod

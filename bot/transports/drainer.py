@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config.core import Config, OutboxConfig
+from bot.telemetry.metrics import observe_deferral, observe_send
 from bot.transports.base import (
     Deferred,
     DeliveryError,
@@ -116,9 +117,11 @@ def drain_once(
         if time.monotonic() - started > settings.reclaim_after_seconds / 2:
             _release(session_factory, worker, claimed[index:], clock.now(), report)
             break
+        route = route_of(transport, message)
         try:
             transport.send(message)
         except Deferred as wait:
+            observe_deferral(route, str(wait))
             with session_factory.begin() as session:
                 if outbox_rows.mark_deferred(session, message.id, worker, wait.until, str(wait)):
                     report.deferred += 1
@@ -129,6 +132,7 @@ def drain_once(
                 if outbox_rows.mark_waiting(session, message.id, worker, wait.until, clock.now(), str(wait)):
                     report.waiting += 1
         except DeliveryError as exc:
+            observe_send(route, exc.errcode)
             _record_failure(session_factory, settings, clock, worker, message, exc, rng, report)
         except Exception as exc:  # a transport bug must not kill the drainer or lose the row
             # The traceback can quote a URL with its webhook key or token: log it redacted.
@@ -137,10 +141,17 @@ def drain_once(
             error = DeliveryError(f"transport error: {exc!r}", transient=True)
             _record_failure(session_factory, settings, clock, worker, message, error, rng, report)
         else:
+            observe_send(route, 0)
             with session_factory.begin() as session:
                 if outbox_rows.mark_sent(session, message.id, worker, clock.now()):
                     report.sent += 1
     return report
+
+
+def route_of(transport: Transport, message: OutgoingMessage) -> str:
+    """The way `message` leaves, for metrics: the group's push transport, else the outbox channel."""
+    route = getattr(transport, "route", None)
+    return str(route(message)) if route is not None else transport.name
 
 
 def _release(

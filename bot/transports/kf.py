@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
+from bot.telemetry.metrics import observe_kf_window_wait
 from bot.transports.base import Deferred, DeliveryError, OutgoingMessage
 from bot.wecom.api import WecomApi
 from models import kf as kf_rows
@@ -135,6 +136,7 @@ class KfTransport:
     def _no_slot(self, user: str, slot: kf_rows.Slot, now: Any) -> Exception:
         if slot.spent and slot.window_ends is not None:
             # Visible in the outbox as the row's reason; the customer's next message makes it due at once.
+            observe_kf_window_wait()
             return Deferred(
                 slot.window_ends,
                 "kf: five replies sent since the customer last wrote; waiting until they write again "

@@ -102,6 +102,11 @@ class WecomTransport:
         with self.api.time_box(config.outbox.reclaim_after_seconds * SEND_SHARE):
             self._send(message, config)
 
+    def route(self, message: OutgoingMessage) -> str:
+        """How `message` leaves: a group's push transport (webhook, appchat, customer_task …), else its channel."""
+        group = self._config().group(message.target) if message.channel == "group" else None
+        return group.push if group is not None else message.channel
+
     def _send(self, message: OutgoingMessage, config: Config) -> None:
         now = self._clock.now()
         payload = message.payload

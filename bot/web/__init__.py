@@ -1,4 +1,4 @@
-"""The web pages: login (WeCom OAuth2, one-time links), the guide's sidebar in the chat toolbar.
+"""The web pages: login (WeCom OAuth2, web login by scan, one-time links), the sidebar, the admin console.
 
 Server-rendered Jinja2 (autoescaped) with a little plain JS; static files ship in this package, so
 pages load nothing from a CDN. Sessions are cookies signed with GROUPBOT_WEB_SECRET; without it the
@@ -14,7 +14,7 @@ from flask import Flask
 
 from bot.config.web import SECRET_ENV
 from bot.services import Services
-from bot.web import auth, sidebar
+from bot.web import auth, console, sidebar
 
 
 def init_app(app: Flask, services: Services, *, secret: str | None = None) -> None:
@@ -32,3 +32,4 @@ def init_app(app: Flask, services: Services, *, secret: str | None = None) -> No
     )
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(sidebar.blueprint)
+    app.register_blueprint(console.blueprint)

@@ -198,7 +198,7 @@ def login_link(token: str):  # type: ignore[no-untyped-def]
     if user is None or role_of(user) == "member":
         abort(403, "this link is unknown, used or expired: ask for a new one (groupbot web login-link)")
     start_session(user)
-    return redirect(HOME)
+    return redirect(safe_next(request.args.get("next")))
 
 
 @blueprint.post("/logout")

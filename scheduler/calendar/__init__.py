@@ -6,6 +6,7 @@ from bot.registry import Capability
 from scheduler.calendar.cli import calendar, calendar_check_lines
 from scheduler.calendar.config import CALENDAR_SECTION
 from scheduler.calendar.features import calendar_features
+from scheduler.calendar.preview import upcoming_posts
 
 CAPABILITY = Capability(
     name="calendar",
@@ -14,4 +15,5 @@ CAPABILITY = Capability(
     cli=(calendar,),
     features=(calendar_features,),
     check_lines=(calendar_check_lines,),
+    upcoming=(upcoming_posts,),
 )

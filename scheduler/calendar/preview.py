@@ -101,6 +101,15 @@ def plan(session: Session, config: Config, now: datetime, days: int) -> list[Day
     return [DayPlan(day, posts) for day, posts in sorted(by_day.items())]
 
 
+def upcoming_posts(session: Session, config: Config, now: datetime, days: int) -> list[tuple[datetime, str, str, bool]]:
+    """(local time, chat_id, summary, already posted) for the console's view of each group's next days."""
+    return [
+        (post.at, post.chat_id, post.summary, post.done)
+        for day in plan(session, config, now, days)
+        for post in day.posts
+    ]
+
+
 def _spent(session: Session, chat_id: str, month_start: datetime) -> int:
     used = rate_limit.used(session, f"customer_task:{chat_id}/month", month_start)
     return used + outbox_rows.count_unsent(session, CHANNEL_GROUP, chat_id)

@@ -51,6 +51,15 @@ def web_config(database_url: str, url: str, api_base: str) -> dict[str, Any]:
     data["roles"] = {"admins": ["boss"], "guides": ["guide01", "guide02"]}
     data["web"] = {"public_url": url, "sidebar_grace_minutes": 30}
     data["quiz"] = QUIZ
+    # The console lists each group's next 7 days of the content calendar.
+    data["calendar"] = [
+        {
+            "id": "daily-new",
+            "when": {"time": "20:00"},
+            "to": {"groups": [SHOP]},
+            "content": {"text": "今晚上新：{date}"},
+        }
+    ]
     data["groups"] = [
         {"chat_id": SHOP, "name": "福利群", "kind": "customer", "guide": "guide01", "push": "customer_task"},
         {"chat_id": OTHER, "name": "二店福利群", "kind": "customer", "guide": "guide02", "push": "customer_task"},
