@@ -7,6 +7,7 @@ from models.calendar_delivery import CalendarCursor, CalendarDelivery  # noqa: F
 from models.chat_sync import ChatSync  # noqa: F401  (customer-group sync state)
 from models.customer_task import CustomerTask  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
+from models.lottery import Draw  # noqa: F401  (抽奖 draws)
 from models.membership import Membership  # noqa: F401
 from models.nudge import Nudge  # noqa: F401  (reactivation ladder)
 from models.outbox import OutboxMessage
