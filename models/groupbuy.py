@@ -436,9 +436,7 @@ def open_deals(session: Session, chat_ids: frozenset[str] | None = None, opened_
     return list(session.scalars(query))
 
 
-def recent_twin(
-    session: Session, *, opened_by: str, title: str, chat_id: str | None, since: datetime
-) -> Deal | None:
+def recent_twin(session: Session, *, opened_by: str, title: str, chat_id: str | None, since: datetime) -> Deal | None:
     """Return an open deal with this title that `opened_by` opened for `chat_id` since `since`, if any."""
     chat = Deal.chat_id.is_(None) if chat_id is None else Deal.chat_id == chat_id
     query = (

@@ -109,10 +109,10 @@ def is_member(session: Session, chat_id: str, user_id: str) -> bool:
     return found is not None
 
 
-def display_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
-    """Map each user id to its known name, or to the id itself when no name is known."""
+def display_names(session: Session, user_ids: Iterable[str], stand_in: str | None = None) -> dict[str, str]:
+    """Map each user id to its known name, else to `stand_in` (members' texts) or the id itself (exports)."""
     wanted = list(dict.fromkeys(user_ids))
-    names: dict[str, str] = {user: user for user in wanted}
+    names: dict[str, str] = {user: stand_in or user for user in wanted}
     if wanted:
         rows = session.execute(
             select(Person.user_id, Person.display_name).where(

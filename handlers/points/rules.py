@@ -30,10 +30,11 @@ def command_name(ctx: Context, builtin: str) -> str:
 
 
 def names(ctx: Context, user_ids: Iterable[str]) -> dict[str, str]:
-    """Return each member's display name (their userid when none is known)."""
+    """Return each member's display name (a friendly stand-in such as 新朋友 when none is known)."""
     wanted = list(dict.fromkeys(user_ids))
-    found = display_names(ctx.session, wanted) if wanted else {}
-    return {user: found.get(user) or user for user in wanted}
+    stand_in = ctx.text("stand_in_name")
+    found = display_names(ctx.session, wanted, stand_in) if wanted else {}
+    return {user: found.get(user) or stand_in for user in wanted}
 
 
 def title_of(ctx: Context, earned: int) -> str:

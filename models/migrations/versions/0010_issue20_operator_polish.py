@@ -39,9 +39,7 @@ def upgrade() -> None:
         sa.Column("points", sa.Integer(), nullable=False),
         sa.Column("drawn_by", sa.String(length=128), nullable=False),
         sa.Column("drawn_at", models.base.UTCDateTime(), nullable=False),
-        sa.CheckConstraint(
-            "pool_kind IN ('active', 'checkins', 'group')", name=op.f("ck_lottery_draws_pool_kind")
-        ),
+        sa.CheckConstraint("pool_kind IN ('active', 'checkins', 'group')", name=op.f("ck_lottery_draws_pool_kind")),
         sa.CheckConstraint("winners_count >= 1", name=op.f("ck_lottery_draws_winners_positive")),
         sa.CheckConstraint("points >= 0", name=op.f("ck_lottery_draws_points_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lottery_draws")),
