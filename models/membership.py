@@ -109,10 +109,20 @@ def is_member(session: Session, chat_id: str, user_id: str) -> bool:
     return found is not None
 
 
+# WeCom gives external contacts (WeChat customers) userids starting with these: opaque strings nobody reads.
+EXTERNAL_ID_PREFIXES = ("wm", "wo")
+
+
 def display_names(session: Session, user_ids: Iterable[str], stand_in: str | None = None) -> dict[str, str]:
-    """Map each user id to its known name, else to `stand_in` (members' texts) or the id itself (exports)."""
+    """Map each user id to its known name, else the id itself; an unnamed customer's opaque id becomes `stand_in`.
+
+    Staff userids are the account names the company chose (zhangsan); a customer's external userid
+    (wmXXXX…) means nothing to anyone, so members' texts show a friendly stand-in (新朋友) instead.
+    """
     wanted = list(dict.fromkeys(user_ids))
-    names: dict[str, str] = {user: stand_in or user for user in wanted}
+    names: dict[str, str] = {
+        user: stand_in if stand_in and user.startswith(EXTERNAL_ID_PREFIXES) else user for user in wanted
+    }
     if wanted:
         rows = session.execute(
             select(Person.user_id, Person.display_name).where(
