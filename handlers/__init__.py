@@ -9,6 +9,7 @@ from __future__ import annotations
 from bot.registry import Capability
 from handlers import help, keywords
 from handlers.groupbuy import CAPABILITY as GROUPBUY
+from handlers.lottery import CAPABILITY as LOTTERY
 from handlers.members import CAPABILITY as MEMBERS
 from handlers.points import CAPABILITY as POINTS
 from handlers.quiz import CAPABILITY as QUIZ
@@ -25,6 +26,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     POINTS,
     QUIZ,
     GROUPBUY,
+    LOTTERY,
     SCHEDULER,
     CALENDAR,
     REACTIVATION,

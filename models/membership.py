@@ -463,20 +463,35 @@ def change_counts(session: Session, chat_id: str, *, since: datetime, until: dat
     return _changes(session, chat_id, JOIN, since, until), _changes(session, chat_id, LEAVE, since, until)
 
 
-def member_count(session: Session, chat_id: str) -> int:
-    """Return how many people are in `chat_id` now."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.chat_id == chat_id, Membership.joined_at.is_not(None), Membership.left_at.is_(None))
-        )
-        or 0
+def current_members(session: Session, chat_id: str) -> list[str]:
+    """Return the userids in `chat_id` now, sorted."""
+    query = select(Membership.user_id).where(
+        Membership.chat_id == chat_id, Membership.joined_at.is_not(None), Membership.left_at.is_(None)
     )
+    return sorted(session.scalars(query))
+
+
+def member_count(session: Session, chat_id: str, exclude: Iterable[str] = ()) -> int:
+    """Return how many people are in `chat_id` now, leaving out `exclude` (staff)."""
+    query = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.chat_id == chat_id, Membership.joined_at.is_not(None), Membership.left_at.is_(None))
+    )
+    left_out = sorted(set(exclude))
+    if left_out:
+        query = query.where(Membership.user_id.not_in(left_out))
+    return session.scalar(query) or 0
 
 
 def group_figures(
-    session: Session, chat_id: str, *, now: datetime, day_start: datetime, silent_days: int
+    session: Session,
+    chat_id: str,
+    *,
+    now: datetime,
+    day_start: datetime,
+    silent_days: int,
+    exclude: Iterable[str] = (),
 ) -> GroupFigures:
     """Return members now, joins and leaves since `day_start` and in the last 7 days, and the silent count."""
     week_ago = now - timedelta(days=7)
@@ -495,7 +510,7 @@ def group_figures(
         or 0
     )
     return GroupFigures(
-        members=member_count(session, chat_id),
+        members=member_count(session, chat_id, exclude),
         joined_today=_changes(session, chat_id, JOIN, day_start, now),
         left_today=_changes(session, chat_id, LEAVE, day_start, now),
         joined_7d=_changes(session, chat_id, JOIN, week_ago, now),
