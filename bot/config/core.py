@@ -102,6 +102,8 @@ class KeywordRule(Strict):
     match: list[str] = Field(min_length=1)
     mode: Literal["contains", "exact"] = "contains"
     reply: str = Field(min_length=1)
+    # Also tell the member's guide (1:1), for replies that promise a person will follow up (客服/人工).
+    notify_guide: bool = False
 
     @field_validator("match")
     @classmethod
