@@ -44,6 +44,8 @@ def notify_guide(ctx: Context, text: str) -> list[Reply]:
     if guide is None or guide == user:
         return []
     name = display_names(ctx.session, [user])[user]
-    where = (group.name if group else group_name_of(ctx.session, chat_id) or chat_id) if chat_id else ctx.text("keyword_dm")
+    where = (
+        (group.name if group else group_name_of(ctx.session, chat_id) or chat_id) if chat_id else ctx.text("keyword_dm")
+    )
     quoted = text if len(text) <= QUOTED else text[:QUOTED] + "…"
     return [Reply(ctx.text("keyword_notify_guide", name=name, user=user, where=where, text=quoted), to_user=guide)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -42,7 +41,9 @@ def _cents(cents: int) -> float | int:
     return cents // 100 if cents % 100 == 0 else cents / 100
 
 
-def roster_rows(session: Session, config: Config, deal: Deal, *, lang: str = "en", sheet: bool = False) -> list[list[object]]:
+def roster_rows(
+    session: Session, config: Config, deal: Deal, *, lang: str = "en", sheet: bool = False
+) -> list[list[object]]:
     """Return the deal's confirmed then waitlisted signups as rows, and a totals row for the confirmed ones.
 
     Each of the deal's fields (需要=…) adds a column with the members' answers. In a sheet, money is a
@@ -68,7 +69,9 @@ def roster_rows(session: Session, config: Config, deal: Deal, *, lang: str = "en
         )  # fmt: skip
     confirmed = [s for s in signed if s.status == "confirmed"]
     quantity = sum(s.quantity for s in confirmed)
-    total, counted = ("TOTAL", f"{len(confirmed)} confirmed") if lang == "en" else ("合计", f"{len(confirmed)} 人已报名")
+    total, counted = (
+        ("TOTAL", f"{len(confirmed)} confirmed") if lang == "en" else ("合计", f"{len(confirmed)} 人已报名")
+    )
     outcome = deal.outcome or deal.status
     shown_outcome = outcome if lang == "en" else config.texts.render(f"groupbuy_state_{outcome}")
     rows.append([total, "", counted, quantity, money(deal.price_cents), money(quantity * deal.price_cents), "", "",

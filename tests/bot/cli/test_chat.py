@@ -24,7 +24,13 @@ def rehearse(make_services: Callable[..., Services], tmp_path: Path, clock: Froz
         **base_config(),
         "groups": [
             {"chat_id": GROUP, "name": "一号群", "guide": "guide01"},
-            {"chat_id": CUSTOMER, "name": "福田客户群", "kind": "customer", "guide": "guide01", "push": "customer_task"},
+            {
+                "chat_id": CUSTOMER,
+                "name": "福田客户群",
+                "kind": "customer",
+                "guide": "guide01",
+                "push": "customer_task",
+            },
         ],
         "keywords": [{"match": ["发货"], "reply": "48小时内发货"}],
     }

@@ -61,7 +61,8 @@ def test_one_to_one_without_a_group_asks_for_one(bot: GroupBot) -> None:
     """1:1 with no group named, the guide is told how to ask; an unknown name is refused."""
     assert bot.say("成员", user="guide01", chat=None) == "请在群里发送「成员」，或私聊发送「成员 群名」。"
     assert (
-        bot.say("成员 不存在的群", user="guide01", chat=None) == "找不到群「不存在的群」，请写群的名字，例如「一号群」。"
+        bot.say("成员 不存在的群", user="guide01", chat=None)
+        == "找不到群「不存在的群」，请写群的名字，例如「一号群」。"
     )
 
 
