@@ -82,7 +82,8 @@ def write_xlsx(
         for cell in column:
             if isinstance(cell.value, datetime):
                 cell.number_format = DATE_FORMAT
-    sheet.freeze_panes = sheet.cell(row=len(preamble) + (2 if preamble else 1) + 1, column=1)
+    # Keep the header row in view while scrolling a long roster.
+    sheet.freeze_panes = f"A{len(preamble) + (2 if preamble else 1) + 1}"
     book.save(output)
 
 

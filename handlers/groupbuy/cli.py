@@ -124,7 +124,7 @@ def close_due(config_path: str) -> None:
 @click.option("--output", type=click.Path(dir_okay=False), help="File to write (csv: stdout when omitted).")
 @LANG_OPTION
 def export(config_path: str, code: str, fmt: str, output: str | None, lang: str) -> None:
-    """Export the roster of deal CODE (团号) with a totals row and the members' answers, for the organiser to ship from."""
+    """Export deal CODE's (团号) roster with the members' answers and a totals row, for the organiser to ship from."""
     if fmt == "xlsx" and not output:
         raise click.UsageError("--format xlsx needs --output FILE")
     with open_database(config_path) as (config, factory), factory() as session:

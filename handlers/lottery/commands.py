@@ -47,7 +47,7 @@ def pool_of(ctx: Context, chat_id: str, kind: str, top: int | None) -> list[str]
     return [user for user in current_members(ctx.session, chat_id) if user not in staff]
 
 
-def _pool_word(word: str, max_top: int) -> tuple[str, int | None] | None:
+def _pool_word(word: str, max_top: int) -> tuple[PoolKind, int | None] | None:
     """Read 活跃前10 / 签到 / 全群; None when `word` names no pool."""
     folded = fold_width(word)
     if folded in ALL_WORDS:
