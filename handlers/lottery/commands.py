@@ -65,7 +65,7 @@ def _pool_word(word: str, max_top: int) -> tuple[PoolKind, int | None] | None:
     "抽奖",
     aliases=["lottery"],
     role="guide",
-    examples=[("抽奖", "用法"), ("抽奖 3 全群", "抽奖池里没有人")],
+    examples=[("抽奖", "用法"), ("抽奖 3 全群", "还没有人")],
 )
 def draw(ctx: Context, args: str) -> list[Reply] | str:
     """导购抽奖：抽奖 人数 [活跃前10|签到|全群] [奖品=一元购] [积分=20] [群=群名]，结果可核验。"""

@@ -12,6 +12,7 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.services import Services
+from models import rewards
 from models.activity import record_activity
 from models.membership import join
 from tests.conftest import write_yaml
@@ -49,10 +50,12 @@ def test_a_guide_adds_points_only_to_their_own_members(bot: Bot) -> None:
 def test_a_guide_settles_only_their_own_members_redemptions(bot: Bot) -> None:
     bot.say("加分 wangwu 100 活动", user="boss", chat=None)
     bot.say("兑换 B02", user="wangwu", chat=OTHER_GROUP)
-    refused = bot.say("兑换 取消 1", user="guide01", chat=None)
-    assert "只能管理自己负责的群" in refused and "兑换单 #1" in refused
+    with bot.services.session_factory() as session:
+        (redemption,) = rewards.list_redemptions(session)
+    refused = bot.say(f"兑换 取消 {redemption.id}", user="guide01", chat=None)
+    assert "只能管理自己负责的群" in refused and f"兑换单 #{redemption.id}" in refused
     assert bot.balance("wangwu")[0] == 85
-    assert "已取消" in bot.say("兑换 取消 1", user="guide02", chat=None)
+    assert "已取消" in bot.say(f"兑换 取消 {redemption.id}", user="guide02", chat=None)
     assert bot.balance("wangwu")[0] == 100
 
 
