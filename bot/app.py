@@ -50,6 +50,19 @@ def create_app(services: Services) -> Flask:
         }
         return jsonify(body), 200 if database == "ok" else 503
 
+    @app.get("/")
+    def index() -> tuple[str, int, dict[str, str]]:
+        # A short page instead of a 404 for whoever opens the port; the web console adds its own pages.
+        page = (
+            "<!doctype html><meta charset=utf-8><title>groupbot</title>"
+            "<h1>wecom-groupbot</h1><ul>"
+            '<li><a href="/healthz">/healthz</a> — health (database, channels, config)</li>'
+            "<li>Documentation: README.md in the distribution (chat and CLI commands, every config key)</li>"
+            "<li>/wecom/callback, /wecom/aibot — WeCom callback URLs (POST from WeCom only)</li>"
+            "</ul>"
+        )
+        return page, 200, {"Content-Type": "text/html; charset=utf-8"}
+
     @app.errorhandler(413)
     def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int, dict[str, str]]:
         return "request body larger than 64 KiB", 413, {"Content-Type": "text/plain"}

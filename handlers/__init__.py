@@ -10,6 +10,7 @@ from bot.registry import Capability
 from handlers import help, keywords
 from handlers.groupbuy import CAPABILITY as GROUPBUY
 from handlers.kf import CAPABILITY as KF
+from handlers.lottery import CAPABILITY as LOTTERY
 from handlers.members import CAPABILITY as MEMBERS
 from handlers.points import CAPABILITY as POINTS
 from handlers.quiz import CAPABILITY as QUIZ
@@ -27,6 +28,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     QUIZ,
     GROUPBUY,
     KF,
+    LOTTERY,
     SCHEDULER,
     CALENDAR,
     REACTIVATION,

@@ -10,6 +10,7 @@ from models.console_audit import ConsoleAction  # noqa: F401  (what people did i
 from models.customer_task import CustomerTask, CustomerTaskChat  # noqa: F401
 from models.groupbuy import Deal  # noqa: F401  (group-buy deals and signups)
 from models.kf import KfCursor  # noqa: F401  (微信客服 pulls, windows and links)
+from models.lottery import Draw  # noqa: F401  (抽奖 draws)
 from models.membership import Membership  # noqa: F401
 from models.nudge import Nudge  # noqa: F401  (reactivation ladder)
 from models.outbox import OutboxMessage

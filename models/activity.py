@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -110,15 +111,25 @@ def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: d
 
 
 def activity_counts(
-    session: Session, *, chat_id: str | None, since: datetime, until: datetime, limit: int
+    session: Session,
+    *,
+    chat_id: str | None,
+    since: datetime,
+    until: datetime,
+    limit: int,
+    exclude: Iterable[str] = (),
 ) -> list[tuple[str, int]]:
     """Return (user_id, actions) in [since, until), most active first, in `chat_id` or (None) everywhere.
 
-    The counters are hourly, so `since` and `until` are taken to the hour they fall in.
+    The counters are hourly, so `since` and `until` are taken to the hour they fall in; `exclude`
+    leaves people (staff) off the board.
     """
     total = func.sum(ActivityHour.count).label("total")
     query = select(ActivityHour.user_id, total).where(ActivityHour.hour >= _hour_of(since), ActivityHour.hour < until)
     if chat_id is not None:
         query = query.where(ActivityHour.chat_id == chat_id)
+    left_out = sorted(set(exclude))
+    if left_out:
+        query = query.where(ActivityHour.user_id.not_in(left_out))
     query = query.group_by(ActivityHour.user_id).order_by(total.desc(), ActivityHour.user_id).limit(limit)
     return [(user, int(count)) for user, count in session.execute(query)]

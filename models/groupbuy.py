@@ -9,6 +9,7 @@ it within `places`.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     func,
     select,
@@ -94,6 +96,12 @@ class Deal(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A guide's userid, "deadline" or "full".
     closed_by: Mapped[str | None] = mapped_column(String(128))
+    # What each signup is asked for (需要=自提点,电话), comma-separated; None asks nothing.
+    fields: Mapped[str | None] = mapped_column(String(128))
+
+    @property
+    def field_names(self) -> list[str]:
+        return [name for name in (self.fields or "").split(",") if name]
 
 
 class Signup(Base):
@@ -124,6 +132,12 @@ class Signup(Base):
     guide: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The member's answers to the deal's fields, as a JSON object (自提点 → 东门).
+    answers: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def answer_map(self) -> dict[str, str]:
+        return dict(json.loads(self.answers)) if self.answers else {}
 
 
 def _random_code(session: Session, prefix: str) -> str:
@@ -147,6 +161,7 @@ def open_deal(
     opened_by: str,
     chat_id: str | None,
     at: datetime,
+    fields: list[str] | None = None,
 ) -> Deal:
     """Create an open deal with a new 团号: the deal's number (style "number") or four random letters and digits."""
     deal = Deal(
@@ -164,6 +179,7 @@ def open_deal(
         last_number=0,
         last_queue=0,
         created_at=at,
+        fields=",".join(fields) if fields else None,
     )
     session.add(deal)
     session.flush()
@@ -247,6 +263,7 @@ def sign_up(
     quantity: int,
     guide: str | None,
     at: datetime,
+    answers: dict[str, str] | None = None,
 ) -> SignupResult:
     """Sign `user_id` up for `quantity` units: confirmed while places last, waitlisted after.
 
@@ -268,6 +285,7 @@ def sign_up(
     queue = _counter(session, deal_id, "last_queue")
     confirmed = _take(session, deal_id, quantity)
     status: SignupStatus = "confirmed" if confirmed else "waitlisted"
+    answered = json.dumps(answers, ensure_ascii=False, sort_keys=True) if answers else None
     if signup is None:
         signup = Signup(
             deal_id=deal_id,
@@ -280,11 +298,12 @@ def sign_up(
             guide=guide,
             created_at=at,
             updated_at=at,
+            answers=answered,
         )
         session.add(signup)
     else:
         signup.quantity, signup.status, signup.queue, signup.chat_id = quantity, status, queue, chat_id
-        signup.guide, signup.created_at, signup.updated_at = guide, at, at
+        signup.guide, signup.created_at, signup.updated_at, signup.answers = guide, at, at, answered
     session.flush()
     session.refresh(deal)
     return SignupResult(status, signup, deal, _position(session, signup))
@@ -351,6 +370,95 @@ def _promote(session: Session, deal_id: int, at: datetime) -> list[Signup]:
             promoted.append(signup)
     session.flush()
     return promoted
+
+
+EditStatus = Literal["edited", "closed", "below_taken", "unchanged"]
+
+
+@dataclass(frozen=True)
+class EditResult:
+    status: EditStatus
+    deal: Deal
+    # What the deal was before the edit: (price_cents, places, deadline_at).
+    before: tuple[int, int, datetime]
+    promoted: list[Signup] = field(default_factory=list)
+
+
+def edit(
+    session: Session,
+    deal_id: int,
+    *,
+    at: datetime,
+    price_cents: int | None = None,
+    places: int | None = None,
+    deadline_at: datetime | None = None,
+) -> EditResult:
+    """Change an open deal's price, places or deadline under its lock; places never drop below those taken.
+
+    The UPDATE is conditional on `taken <= places` as well as the lock (and the CHECK holds it too),
+    so a signup racing the edit either lands first and is counted, or waits for the edit and then
+    finds the new number of places.
+    """
+    deal = lock(session, deal_id)
+    before = (deal.price_cents, deal.places, deal.deadline_at)
+    if deal.status != "open" or deal.deadline_at <= at:
+        return EditResult("closed", deal, before)
+    values: dict[str, object] = {}
+    if price_cents is not None and price_cents != deal.price_cents:
+        values["price_cents"] = price_cents
+    if deadline_at is not None and deadline_at != deal.deadline_at:
+        values["deadline_at"] = deadline_at
+    if places is not None and places != deal.places:
+        values["places"] = places
+    if not values:
+        return EditResult("unchanged", deal, before)
+    wanted = places if places is not None else deal.places
+    changed = session.scalar(
+        update(Deal)
+        .where(Deal.id == deal_id, Deal.status == "open", Deal.taken <= wanted)
+        .values(values)
+        .returning(Deal.id)
+        .execution_options(synchronize_session=False)
+    )
+    if changed is None:
+        session.refresh(deal)
+        return EditResult("below_taken", deal, before)
+    promoted = _promote(session, deal_id, at) if places is not None and places > before[1] else []
+    session.refresh(deal)
+    return EditResult("edited", deal, before, promoted)
+
+
+def open_deals(session: Session, chat_ids: frozenset[str] | None = None, opened_by: str | None = None) -> list[Deal]:
+    """Return the open deals, oldest first: all, or those in `chat_ids` or opened by `opened_by`."""
+    query = select(Deal).where(Deal.status == "open").order_by(Deal.id)
+    if chat_ids is not None:
+        query = query.where(Deal.chat_id.in_(sorted(chat_ids)) | (Deal.opened_by == (opened_by or "")))
+    return list(session.scalars(query))
+
+
+def recent_twin(session: Session, *, opened_by: str, title: str, chat_id: str | None, since: datetime) -> Deal | None:
+    """Return an open deal with this title that `opened_by` opened for `chat_id` since `since`, if any."""
+    chat = Deal.chat_id.is_(None) if chat_id is None else Deal.chat_id == chat_id
+    query = (
+        select(Deal)
+        .where(Deal.opened_by == opened_by, Deal.title == title, chat, Deal.status == "open", Deal.created_at >= since)
+        .order_by(Deal.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def open_signups_of(session: Session, user_id: str, chat_id: str | None) -> list[tuple[Signup, Deal]]:
+    """Return the member's live signups in open deals (announced in `chat_id` when given), oldest deal first."""
+    query = (
+        select(Signup, Deal)
+        .join(Deal, Deal.id == Signup.deal_id)
+        .where(Signup.user_id == user_id, Signup.status != "cancelled", Deal.status == "open")
+        .order_by(Deal.id)
+    )
+    if chat_id is not None:
+        query = query.where(Deal.chat_id == chat_id)
+    return [(signup, deal) for signup, deal in session.execute(query)]
 
 
 @dataclass(frozen=True)

@@ -109,10 +109,20 @@ def is_member(session: Session, chat_id: str, user_id: str) -> bool:
     return found is not None
 
 
-def display_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
-    """Map each user id to its known name, or to the id itself when no name is known."""
+# WeCom gives external contacts (WeChat customers) userids starting with these: opaque strings nobody reads.
+EXTERNAL_ID_PREFIXES = ("wm", "wo")
+
+
+def display_names(session: Session, user_ids: Iterable[str], stand_in: str | None = None) -> dict[str, str]:
+    """Map each user id to its known name, else the id itself; an unnamed customer's opaque id becomes `stand_in`.
+
+    Staff userids are the account names the company chose (zhangsan); a customer's external userid
+    (wmXXXX…) means nothing to anyone, so members' texts show a friendly stand-in (新朋友) instead.
+    """
     wanted = list(dict.fromkeys(user_ids))
-    names: dict[str, str] = {user: user for user in wanted}
+    names: dict[str, str] = {
+        user: stand_in if stand_in and user.startswith(EXTERNAL_ID_PREFIXES) else user for user in wanted
+    }
     if wanted:
         rows = session.execute(
             select(Person.user_id, Person.display_name).where(
@@ -453,20 +463,35 @@ def change_counts(session: Session, chat_id: str, *, since: datetime, until: dat
     return _changes(session, chat_id, JOIN, since, until), _changes(session, chat_id, LEAVE, since, until)
 
 
-def member_count(session: Session, chat_id: str) -> int:
-    """Return how many people are in `chat_id` now."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.chat_id == chat_id, Membership.joined_at.is_not(None), Membership.left_at.is_(None))
-        )
-        or 0
+def current_members(session: Session, chat_id: str) -> list[str]:
+    """Return the userids in `chat_id` now, sorted."""
+    query = select(Membership.user_id).where(
+        Membership.chat_id == chat_id, Membership.joined_at.is_not(None), Membership.left_at.is_(None)
     )
+    return sorted(session.scalars(query))
+
+
+def member_count(session: Session, chat_id: str, exclude: Iterable[str] = ()) -> int:
+    """Return how many people are in `chat_id` now, leaving out `exclude` (staff)."""
+    query = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.chat_id == chat_id, Membership.joined_at.is_not(None), Membership.left_at.is_(None))
+    )
+    left_out = sorted(set(exclude))
+    if left_out:
+        query = query.where(Membership.user_id.not_in(left_out))
+    return session.scalar(query) or 0
 
 
 def group_figures(
-    session: Session, chat_id: str, *, now: datetime, day_start: datetime, silent_days: int
+    session: Session,
+    chat_id: str,
+    *,
+    now: datetime,
+    day_start: datetime,
+    silent_days: int,
+    exclude: Iterable[str] = (),
 ) -> GroupFigures:
     """Return members now, joins and leaves since `day_start` and in the last 7 days, and the silent count."""
     week_ago = now - timedelta(days=7)
@@ -485,7 +510,7 @@ def group_figures(
         or 0
     )
     return GroupFigures(
-        members=member_count(session, chat_id),
+        members=member_count(session, chat_id, exclude),
         joined_today=_changes(session, chat_id, JOIN, day_start, now),
         left_today=_changes(session, chat_id, LEAVE, day_start, now),
         joined_7d=_changes(session, chat_id, JOIN, week_ago, now),

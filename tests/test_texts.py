@@ -24,7 +24,7 @@ def test_the_example_config_shows_every_packaged_sentence_unchanged() -> None:
 
 def test_every_capability_with_texts_ships_its_file() -> None:
     owners = [c.name for c in REGISTRY.capabilities if c.texts is not None]
-    assert owners == ["members", "points", "quiz", "groupbuy", "kf", "calendar", "reactivation"]
+    assert owners == ["members", "points", "quiz", "groupbuy", "kf", "lottery", "calendar", "reactivation"]
     assert all(REGISTRY.default_texts)  # no empty sentence
 
 

@@ -96,9 +96,22 @@ class AibotConfig(Strict):
         return bool(self.token and self.encoding_aes_key)
 
 
+GuideScope = Literal["own", "all"]
+
+
 class RolesConfig(Strict):
     admins: list[str] = Field(default_factory=list)
     guides: list[str] = Field(default_factory=list)
+    # own: a guide acts only in the groups that name them as `guide:` and on those groups' members;
+    # all: every guide acts everywhere, as admins do.
+    guide_scope: GuideScope = "own"
+    # Whether guides and admins appear on members' boards (活跃榜) and in member counts.
+    staff_on_boards: bool = False
+
+    @property
+    def staff(self) -> frozenset[str]:
+        """Every guide and admin."""
+        return frozenset(self.admins) | frozenset(self.guides)
 
     def role_of(self, user_id: str | None) -> Role:
         """Return the highest role the YAML gives this WeCom userid."""
@@ -113,6 +126,8 @@ class KeywordRule(Strict):
     match: list[str] = Field(min_length=1)
     mode: Literal["contains", "exact"] = "contains"
     reply: str = Field(min_length=1)
+    # Also tell the member's guide (1:1), for replies that promise a person will follow up (客服/人工).
+    notify_guide: bool = False
 
     @field_validator("match")
     @classmethod
@@ -274,6 +289,20 @@ class Config(Strict):
     def group(self, chat_id: str | None) -> GroupConfig | None:
         """Return the configured group `chat_id`, or None for a chat the YAML does not list."""
         return self.groups_by_chat.get(chat_id) if chat_id else None
+
+    def own_chats(self, user_id: str | None) -> frozenset[str] | None:
+        """Return the groups `user_id` may act in: None for all of them (admins, or guide_scope all)."""
+        role = self.roles.role_of(user_id)
+        if role == "admin" or (role == "guide" and self.roles.guide_scope == "all"):
+            return None
+        if role == "member":
+            return frozenset()
+        return frozenset(group.chat_id for group in self.groups if group.guide == user_id)
+
+    def may_act_in(self, user_id: str | None, chat_id: str | None) -> bool:
+        """Tell whether `user_id` may act on things of group `chat_id` (a guide on their own groups only)."""
+        own = self.own_chats(user_id)
+        return own is None or (chat_id is not None and chat_id in own)
 
     @cached_property
     def zone(self) -> ZoneInfo:

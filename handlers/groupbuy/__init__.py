@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.registry import Capability
-from handlers.groupbuy import commands
+from handlers.groupbuy import commands, manage
 from handlers.groupbuy.cli import groupbuy_group, guides
 from handlers.groupbuy.commands import close_due_groupbuys
 from handlers.groupbuy.config import GROUPBUY_SECTION
@@ -12,7 +12,7 @@ from handlers.groupbuy.profile import signups_profile
 
 CAPABILITY = Capability(
     name="groupbuy",
-    modules=(commands,),
+    modules=(commands, manage),
     section=GROUPBUY_SECTION,
     texts="handlers.groupbuy",
     cli=(groupbuy_group,),

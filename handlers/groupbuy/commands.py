@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config.core import Config
+from bot.config.core import ROLE_RANK, Config
 from bot.context import Context
 from bot.numbers import whole_number
 from bot.outbox import queue_reply
@@ -16,14 +16,14 @@ from bot.registry import command
 from bot.replies import Reply
 from bot.text import fold_width, split_words
 from handlers.groupbuy.config import GROUPBUY_SECTION
-from handlers.groupbuy.terms import TermsError, parse_terms, yuan
+from handlers.groupbuy.terms import MAX_ANSWER, TermsError, parse_terms, yuan
 from handlers.points.config import POINTS_SECTION
 from handlers.points.rules import command_name
 from models import groupbuy, ledger
 from models.activity import record_activity
 from models.groupbuy import Closed, Deal, Signup
 from models.kf import window_open
-from models.membership import display_names, guide_of
+from models.membership import display_names, group_name_of, guide_of
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ EXTERNAL_ID_PREFIXES = ("wm", "wo")
 MAX_QUANTITY = 100_000
 # A roster in chat stops here; the CLI export has everyone.
 ROSTER_LINES = 100
+# The word a guide adds to 开团 to open a second deal like one opened minutes ago.
+CONFIRM_WORDS = ("确认", "再开")
 
 
 def _render(config: Config, key: str, **fields: object) -> str:
@@ -44,7 +46,7 @@ def _local(config: Config, at: datetime) -> str:
 
 def summary(config: Config, deal: Deal, join_word: str) -> str:
     """The deal as members see it: terms and how to sign up."""
-    return _render(
+    text = _render(
         config,
         "groupbuy_summary",
         code=deal.code,
@@ -57,15 +59,42 @@ def summary(config: Config, deal: Deal, join_word: str) -> str:
         left=deal.places - deal.taken,
         command=join_word,
     )
+    if deal.field_names:
+        example = " ".join(f"{name}=…" for name in deal.field_names)
+        text += "\n" + _render(config, "groupbuy_summary_fields", command=join_word, code=deal.code, fields=example)
+    return text
+
+
+def _is_staff(ctx: Context) -> bool:
+    return ROLE_RANK[ctx.member.role] >= ROLE_RANK["guide"]
 
 
 def _find(ctx: Context, raw: str) -> Deal | str:
-    """Return the deal 团号 `raw` names, or the reply saying there is none."""
+    """Return the deal 团号 `raw` names, or the reply saying there is none (staff are pointed to 团购列表)."""
     code = fold_width(raw).strip()
     deal = groupbuy.find(ctx.session, code) if code.isascii() and len(code) <= 16 else None
     if deal is None:
+        if _is_staff(ctx):
+            return ctx.text("groupbuy_unknown_code_staff", code=raw, command=command_name(ctx, "团购列表"))
         return ctx.text("groupbuy_unknown_code", code=raw, command=command_name(ctx, "我的团购"))
     return deal
+
+
+def _in_scope(ctx: Context, deal: Deal) -> bool:
+    """Tell whether the sender may manage `deal`: their own groups' deals (or every deal, by scope)."""
+    return deal.opened_by == ctx.member.user_id or ctx.config.may_act_in(ctx.member.user_id, deal.chat_id)
+
+
+def _scope_denied(ctx: Context, deal: Deal) -> str:
+    return ctx.text("scope_denied", what=ctx.text("groupbuy_scope_what", code=deal.code))
+
+
+def _group_label(ctx: Context, chat_id: str | None) -> str:
+    group = ctx.config.group(chat_id)
+    if group is not None:
+        return group.name
+    known = group_name_of(ctx.session, chat_id) if chat_id else None
+    return known or ctx.text("groupbuy_no_group")
 
 
 def _group_for(ctx: Context, wanted: str | None) -> str | None | Reply:
@@ -87,15 +116,47 @@ def _group_for(ctx: Context, wanted: str | None) -> str | None | Reply:
 def open_deal(ctx: Context, args: str) -> list[Reply] | str:
     """导购开团：开团 标题 价格=39.9 名额=50 截止=今晚20:00 [成团=10] [限购=2] [群=群名]。"""
     settings = GROUPBUY_SECTION.of(ctx.config)
+    words = split_words(args)
+    confirmed = bool(words) and words[-1] in CONFIRM_WORDS
+    if confirmed:
+        args = " ".join(words[:-1])
     try:
         terms = parse_terms(
             args, now=ctx.now(), zone=ctx.config.zone, default_limit=settings.default_limit, horizon=settings.horizon
         )
     except TermsError as problem:
         return ctx.text(problem.key, **problem.fields, command=command_name(ctx, "开团"))
+    if ctx.chat is None and terms.group is None:
+        # Opened 1:1 without 群=: a deal no group hears of would credit nobody; ask which group.
+        own = ctx.config.own_chats(ctx.member.user_id)
+        groups = [g.name for g in ctx.config.groups if own is None or g.chat_id in own]
+        return ctx.text(
+            "groupbuy_which_group",
+            groups="、".join(groups) or ctx.text("groupbuy_no_groups"),
+            command=command_name(ctx, "开团"),
+        )
     chat_id = _group_for(ctx, terms.group)
     if isinstance(chat_id, Reply):
         return [chat_id]
+    if chat_id is not None and not ctx.config.may_act_in(ctx.member.user_id, chat_id):
+        return ctx.text("scope_denied", what=_group_label(ctx, chat_id))
+    if not confirmed and settings.duplicate_minutes:
+        twin = groupbuy.recent_twin(
+            ctx.session,
+            opened_by=ctx.member.user_id or "unknown",
+            title=terms.title,
+            chat_id=chat_id,
+            since=ctx.now() - timedelta(minutes=settings.duplicate_minutes),
+        )
+        if twin is not None:
+            return ctx.text(
+                "groupbuy_duplicate",
+                code=twin.code,
+                title=twin.title,
+                minutes=settings.duplicate_minutes,
+                word=CONFIRM_WORDS[0],
+                command=command_name(ctx, "开团"),
+            )
     deal = groupbuy.open_deal(
         ctx.session,
         code_style=settings.code_style,
@@ -109,6 +170,7 @@ def open_deal(ctx: Context, args: str) -> list[Reply] | str:
         opened_by=ctx.member.user_id or "unknown",
         chat_id=chat_id,
         at=ctx.now(),
+        fields=list(terms.fields),
     )
     text = summary(ctx.config, deal, command_name(ctx, "接龙"))
     replies = [Reply(ctx.text("groupbuy_opened", code=deal.code, summary=text))]
@@ -138,7 +200,7 @@ def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
     user = ctx.member.user_id
     if not user:
         return None
-    words = split_words(args)
+    words, given = _answers(split_words(args))
     join_word = command_name(ctx, "接龙")
     if len(words) > 2:
         return ctx.text("groupbuy_join_usage", command=join_word)
@@ -157,6 +219,9 @@ def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
     quantity = _quantity(words[1]) if len(words) == 2 else 1
     if quantity is None:
         return ctx.text("groupbuy_bad_quantity", value=words[1], limit=found.per_member_limit)
+    answers = _check_answers(ctx, found, given, join_word, quantity)
+    if isinstance(answers, str):
+        return answers
     chat_id = ctx.chat.chat_id if ctx.chat else None
     result = groupbuy.sign_up(
         ctx.session,
@@ -166,6 +231,7 @@ def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
         quantity=quantity,
         guide=_credited_guide(ctx, user, found),
         at=ctx.now(),
+        answers=answers,
     )
     deal = result.deal or found
     if result.status == "closed":
@@ -204,6 +270,45 @@ def sign_up(ctx: Context, args: str) -> list[Reply] | str | None:
     return replies
 
 
+def _answers(words: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Split 接龙's words into the positional ones (团号, 数量) and the answers typed as 名称=值."""
+    positional: list[str] = []
+    given: dict[str, str] = {}
+    for word in words:
+        folded = fold_width(word)
+        if "=" in folded:
+            name, _, value = folded.partition("=")
+            given[name.strip()] = value.strip()
+        else:
+            positional.append(word)
+    return positional, given
+
+
+def _check_answers(
+    ctx: Context, deal: Deal, given: dict[str, str], join_word: str, quantity: int
+) -> dict[str, str] | str:
+    """Return the answers to the deal's fields, or the reply asking for what is missing or unknown."""
+    wanted = deal.field_names
+    unknown = [name for name in given if name not in wanted]
+    if unknown:
+        if not wanted:
+            return ctx.text("groupbuy_no_fields", code=deal.code, names="、".join(unknown))
+        return ctx.text("groupbuy_unknown_field", names="、".join(unknown), fields="、".join(wanted))
+    missing = [name for name in wanted if not given.get(name)]
+    if missing:
+        example = " ".join(f"{name}=…" for name in wanted)
+        return ctx.text(
+            "groupbuy_missing_fields",
+            code=deal.code,
+            names="、".join(missing),
+            example=f"{join_word} {deal.code} {quantity} {example}",
+        )
+    too_long = [name for name, value in given.items() if len(value) > MAX_ANSWER]
+    if too_long:
+        return ctx.text("groupbuy_answer_too_long", names="、".join(too_long), max=MAX_ANSWER)
+    return {name: given[name] for name in wanted}
+
+
 @command("取消", aliases=["取消报名", "取消接龙"], role="member", examples=[("取消 NOPE", "没有团号")])
 def cancel(ctx: Context, args: str) -> list[Reply] | str | None:
     """取消报名：取消 团号（群里只有一个团时可省略团号）；空出的名额按顺序给候补。"""
@@ -211,12 +316,20 @@ def cancel(ctx: Context, args: str) -> list[Reply] | str | None:
     if not user:
         return None
     words = split_words(args)
-    if not words and ctx.chat is not None:
-        # 「取消」 in a group with exactly one open deal means that deal, as 「接龙」 does.
-        deals = groupbuy.open_in_chat(ctx.session, ctx.chat.chat_id)
-        words = [deals[0].code] if len(deals) == 1 else []
+    cancel_word = command_name(ctx, "取消")
+    if not words:
+        # 「取消」 alone means the one open deal the member is in (here, in a group); several are listed.
+        mine = groupbuy.open_signups_of(ctx.session, user, ctx.chat.chat_id if ctx.chat else None)
+        if len(mine) > 1:
+            lines = [ctx.text("groupbuy_cancel_which", command=cancel_word)]
+            lines += [
+                ctx.text("groupbuy_cancel_choice", code=d.code, title=d.title, number=s.number, quantity=s.quantity)
+                for s, d in mine
+            ]
+            return "\n".join(lines)
+        words = [mine[0][1].code] if mine else []
     if len(words) != 1:
-        return ctx.text("groupbuy_cancel_usage", command=command_name(ctx, "取消"))
+        return ctx.text("groupbuy_cancel_usage", command=cancel_word)
     found = _find(ctx, words[0])
     if isinstance(found, str):
         return found
@@ -284,6 +397,8 @@ def close_deal(ctx: Context, args: str) -> list[Reply] | str:
     found = _find(ctx, words[0])
     if isinstance(found, str):
         return found
+    if not _in_scope(ctx, found):
+        return _scope_denied(ctx, found)
     closed = groupbuy.close(ctx.session, found.id, by=ctx.member.user_id or "unknown", at=ctx.now())
     if closed is None:
         return ctx.text("groupbuy_already_closed", code=found.code, state=deal_state(ctx.config, found))
@@ -305,6 +420,8 @@ def roster(ctx: Context, args: str) -> str:
     found = _find(ctx, words[0])
     if isinstance(found, str):
         return found
+    if not _in_scope(ctx, found):
+        return _scope_denied(ctx, found)
     return roster_text(ctx.session, ctx.config, found)
 
 
@@ -329,21 +446,29 @@ def roster_text(session: Session, config: Config, deal: Deal) -> str:
     ]
     for signup in confirmed[:ROSTER_LINES]:
         guide = people.get(signup.guide, signup.guide) if signup.guide else _render(config, "groupbuy_no_guide")
-        lines.append(
-            _render(
-                config,
-                "groupbuy_roster_line",
-                number=signup.number,
-                name=people[signup.user_id],
-                quantity=signup.quantity,
-                guide=guide,
-            )
+        line = _render(
+            config,
+            "groupbuy_roster_line",
+            number=signup.number,
+            name=people[signup.user_id],
+            quantity=signup.quantity,
+            guide=guide,
         )
+        answers = signup.answer_map
+        if answers:
+            line += " " + " ".join(f"{name}={answers.get(name, '')}" for name in deal.field_names)
+        lines.append(line)
     if len(confirmed) > ROSTER_LINES:
         lines.append(_render(config, "groupbuy_roster_more", count=len(confirmed) - ROSTER_LINES))
     if waiting:
-        names = "、".join(people[s.user_id] for s in waiting[:ROSTER_LINES])
-        lines.append(_render(config, "groupbuy_roster_waitlist", count=len(waiting), names=names))
+        names = "、".join(
+            _render(config, "groupbuy_roster_waiting", name=people[s.user_id], quantity=s.quantity)
+            for s in waiting[:ROSTER_LINES]
+        )
+        waiting_quantity = sum(s.quantity for s in waiting)
+        lines.append(
+            _render(config, "groupbuy_roster_waitlist", count=len(waiting), quantity=waiting_quantity, names=names)
+        )
     if not confirmed and not waiting:
         lines.append(_render(config, "groupbuy_roster_empty"))
     return "\n".join(lines)

@@ -25,6 +25,9 @@ class GroupbuyConfig(Strict):
     max_deadline_days: int = Field(default=30, ge=1, le=366)
     # How many deals 我的团购 lists.
     my_list_size: int = Field(default=10, ge=1, le=50)
+    # The same guide opening a deal with the same title for the same group within this many minutes
+    # is asked to confirm (开团 … 确认) before a second deal opens (0: never ask).
+    duplicate_minutes: int = Field(default=10, ge=0, le=1440)
 
     @field_validator("code_prefix")
     @classmethod

@@ -25,7 +25,15 @@ KEYS = {
     "限购": "limit",
     "每人限购": "limit",
     "群": "group",
+    "需要": "fields",
+    "登记": "fields",
 }
+# What a deal may ask each signup for (需要=自提点,电话): at most this many names, each this short.
+MAX_FIELDS = 4
+MAX_FIELD_NAME = 8
+MAX_ANSWER = 40
+# The terms 改团 may change.
+EDITABLE = frozenset({"price", "places", "deadline"})
 # The most a deal can be worth per unit and the most places it can have; beyond these a typo is likelier.
 MAX_PRICE_CENTS = 100_000_000
 MAX_PLACES = 100_000
@@ -58,6 +66,16 @@ class Terms:
     limit: int
     group: str | None = None
     unknown: tuple[str, ...] = field(default=())
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What 改团 changes; None leaves a term as it is."""
+
+    price_cents: int | None = None
+    places: int | None = None
+    deadline: datetime | None = None
 
 
 def parse_price(raw: str) -> int:
@@ -221,7 +239,46 @@ def parse_terms(args: str, *, now: datetime, zone: ZoneInfo, default_limit: int,
     if deadline - now > horizon:
         raise TermsError("groupbuy_deadline_too_far", value=terms["deadline"], days=horizon.days)
     group = terms.get("group") or None
-    return Terms(title, price, places, deadline, min_members, limit, group)
+    return Terms(title, price, places, deadline, min_members, limit, group, fields=parse_fields(terms.get("fields")))
+
+
+def parse_fields(raw: str | None) -> tuple[str, ...]:
+    """Return the field names of 需要=自提点,电话 (comma, 、 or ，), at most MAX_FIELDS, each short."""
+    if not raw:
+        return ()
+    names = [name.strip() for name in re.split(r"[,，、]", fold_width(raw)) if name.strip()]
+    if len(names) > MAX_FIELDS or len(set(names)) != len(names):
+        raise TermsError("groupbuy_bad_fields", value=raw, max=MAX_FIELDS, length=MAX_FIELD_NAME)
+    for name in names:
+        if len(name) > MAX_FIELD_NAME or "=" in name or ":" in name:
+            raise TermsError("groupbuy_bad_fields", value=raw, max=MAX_FIELDS, length=MAX_FIELD_NAME)
+    return tuple(names)
+
+
+def parse_edit(args: str, *, now: datetime, zone: ZoneInfo, horizon: timedelta) -> Edit:
+    """Read 改团's `截止=… 名额=… 价格=…` (any of them) into an Edit, or raise TermsError."""
+    words = split_words(args)
+    title, terms, unknown = _pairs(words)
+    if title or unknown:
+        raise TermsError("groupbuy_stray_words", words=" ".join(title + unknown))
+    if not terms:
+        raise TermsError("groupbuy_edit_usage")
+    for key in terms:
+        if key not in EDITABLE:
+            name = next(name for name, value in KEYS.items() if value == key)
+            raise TermsError("groupbuy_edit_term", term=name)
+    deadline = None
+    if terms.get("deadline"):
+        deadline = parse_deadline(terms["deadline"], now, zone)
+        if deadline <= now:
+            raise TermsError("groupbuy_deadline_past", value=terms["deadline"])
+        if deadline - now > horizon:
+            raise TermsError("groupbuy_deadline_too_far", value=terms["deadline"], days=horizon.days)
+    return Edit(
+        price_cents=parse_price(terms["price"]) if terms.get("price") else None,
+        places=parse_whole(terms["places"], "名额") if terms.get("places") else None,
+        deadline=deadline,
+    )
 
 
 def yuan(cents: int) -> str:

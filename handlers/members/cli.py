@@ -63,7 +63,9 @@ def groups(ctx: click.Context, config_path: str, as_json: bool) -> None:
                         chat_id=chat_id,
                         name=configured.name if configured else (seen.name if seen and seen.name else ""),
                         kind=configured.kind if configured else "unknown",
-                        members=member_count(session, chat_id),
+                        members=member_count(
+                            session, chat_id, () if config.roles.staff_on_boards else config.roles.staff
+                        ),
                         joined_7d=joined,
                         left_7d=left,
                         configured=configured is not None,

@@ -7,11 +7,11 @@ from models.membership import find_group_by_name, group_known, group_name_of
 
 
 def group_name(ctx: Context, chat_id: str) -> str:
-    """Return the name to show for `chat_id`: the YAML name, a discovered name, else the chat id."""
+    """Return the name to show for `chat_id`: the YAML name, a discovered name, else a stand-in (never the id)."""
     group = ctx.config.group(chat_id)
     if group is not None:
         return group.name
-    return group_name_of(ctx.session, chat_id) or chat_id
+    return group_name_of(ctx.session, chat_id) or ctx.text("group_stand_in")
 
 
 def rules_text(ctx: Context, chat_id: str | None) -> str:

@@ -31,7 +31,15 @@ def members_report(ctx: Context, args: str) -> str:
         shown = next((c.name for c in ctx.registry.resolved(ctx.config) if c.spec.name == "成员"), "成员")
         return ctx.text("members_need_group", command=shown)
     days = MEMBERS_SECTION.of(ctx.config).silent_days
-    figures = group_figures(ctx.session, chat_id, now=ctx.now(), day_start=local_day_start(ctx), silent_days=days)
+    roles = ctx.config.roles
+    figures = group_figures(
+        ctx.session,
+        chat_id,
+        now=ctx.now(),
+        day_start=local_day_start(ctx),
+        silent_days=days,
+        exclude=() if roles.staff_on_boards else roles.staff,
+    )
     return ctx.text(
         "members_report",
         group=group_name(ctx, chat_id),

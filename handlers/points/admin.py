@@ -43,8 +43,11 @@ def parse_order(ctx: Context, command_name: str, args: str) -> ManualOrder | str
 
 
 def _chats(ctx: Context) -> list[str]:
-    # A guide writing 1:1 names a member of any group the bot serves.
-    return [ctx.chat.chat_id] if ctx.chat is not None else [group.chat_id for group in ctx.config.groups]
+    # A guide writing 1:1 names a member of any group they act in (every group the bot serves, for admins).
+    if ctx.chat is not None:
+        return [ctx.chat.chat_id]
+    own = ctx.config.own_chats(ctx.member.user_id)
+    return [group.chat_id for group in ctx.config.groups if own is None or group.chat_id in own]
 
 
 def resolve_member(ctx: Context, written: str) -> list[str]:
@@ -70,6 +73,8 @@ def _adjust(ctx: Context, builtin: str, args: str, sign: int) -> list[Reply] | s
     parsed = parse_order(ctx, shown_command, args)
     if isinstance(parsed, str):
         return parsed
+    if ctx.chat is not None and not ctx.config.may_act_in(ctx.member.user_id, ctx.chat.chat_id):
+        return ctx.text("scope_denied", what=ctx.text("points_scope_group"))
     found = resolve_member(ctx, parsed.user)
     if not found:
         return ctx.text("points_admin_not_member", user=parsed.user)

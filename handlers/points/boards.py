@@ -104,7 +104,8 @@ def activity_board(ctx: Context, args: str) -> str:
     points = POINTS_SECTION.of(ctx.config)
     start = period_start(period, today(ctx))
     since = day_start(start, ctx.config.zone, points.reset_hour) if start else ALL_TIME
-    rows = activity_counts(ctx.session, chat_id=chat_id, since=since, until=ctx.now(), limit=size)
+    staff = () if ctx.config.roles.staff_on_boards else ctx.config.roles.staff
+    rows = activity_counts(ctx.session, chat_id=chat_id, since=since, until=ctx.now(), limit=size, exclude=staff)
     period_name = ctx.text(f"period_{period}")
     if not rows:
         return ctx.text("activity_empty", scope=scope, period=period_name)

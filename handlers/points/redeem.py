@@ -10,7 +10,7 @@ from bot.registry import command
 from bot.replies import Reply
 from bot.text import fold, split_words
 from handlers.points.config import POINTS_SECTION
-from handlers.points.rules import command_name, names, parse_count, today
+from handlers.points.rules import command_name, member_in_scope, names, parse_count, today
 from models import ledger, rewards
 from models.membership import guide_of
 
@@ -115,6 +115,9 @@ def settle(ctx: Context, *, fulfil: bool, raw_id: str) -> list[Reply] | str:
     if redemption_id is None:
         return ctx.text("redeem_bad_id", id=raw_id, command=command_name(ctx, "兑换"))
     by = ctx.member.user_id or "unknown"
+    pending = rewards.get(ctx.session, redemption_id)
+    if pending is not None and not member_in_scope(ctx, pending.user_id, pending.chat_id):
+        return ctx.text("scope_denied", what=ctx.text("points_scope_redemption", id=redemption_id))
     if fulfil:
         result = rewards.fulfil(ctx.session, redemption_id, by=by, at=ctx.now())
     else:

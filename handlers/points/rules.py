@@ -11,7 +11,7 @@ from bot.replies import Reply
 from handlers.points.config import POINTS_SECTION
 from models import ledger
 from models.ledger import PostResult
-from models.membership import display_names
+from models.membership import display_names, guide_of, is_member
 
 
 def today(ctx: Context) -> date:
@@ -30,10 +30,25 @@ def command_name(ctx: Context, builtin: str) -> str:
 
 
 def names(ctx: Context, user_ids: Iterable[str]) -> dict[str, str]:
-    """Return each member's display name (their userid when none is known)."""
+    """Return each member's display name; an unnamed customer is a friendly stand-in (新朋友) where members read it.
+
+    Staff reading 1:1 see the userid instead, so they can tell two unnamed customers apart.
+    """
     wanted = list(dict.fromkeys(user_ids))
-    found = display_names(ctx.session, wanted) if wanted else {}
+    members_read = ctx.chat is not None or ctx.member.role == "member"
+    stand_in = ctx.text("stand_in_name") if members_read else None
+    found = display_names(ctx.session, wanted, stand_in) if wanted else {}
     return {user: found.get(user) or user for user in wanted}
+
+
+def member_in_scope(ctx: Context, user_id: str, chat_id: str | None = None) -> bool:
+    """Tell whether the sender may act on `user_id`: a member of one of their groups, or brought by them."""
+    own = ctx.config.own_chats(ctx.member.user_id)
+    if own is None or (chat_id is not None and chat_id in own):
+        return True
+    if any(is_member(ctx.session, chat, user_id) for chat in sorted(own)):
+        return True
+    return ctx.member.user_id is not None and guide_of(ctx.session, user_id) == ctx.member.user_id
 
 
 def title_of(ctx: Context, earned: int) -> str:

@@ -117,6 +117,8 @@ def start(ctx: Context, words: list[str]) -> list[Reply] | str:
     chat_id, words, refusal = _target_chat(ctx, words, START)
     if refusal is not None or chat_id is None:
         return refusal or ""
+    if not ctx.config.may_act_in(ctx.member.user_id, chat_id):
+        return ctx.text("scope_denied", what=group_name(ctx, chat_id))
     settings = QUIZ_SECTION.of(ctx.config)
     if not settings.questions:
         return ctx.text("quiz_empty_bank")
@@ -238,6 +240,8 @@ def end(ctx: Context, words: list[str]) -> str:
     chat_id, _words, refusal = _target_chat(ctx, words, END)
     if refusal is not None or chat_id is None:
         return refusal or ""
+    if not ctx.config.may_act_in(ctx.member.user_id, chat_id):
+        return ctx.text("scope_denied", what=group_name(ctx, chat_id))
     running = quizzes.open_in(ctx.session, chat_id)
     if running is None or not close_quiz(
         ctx.session, ctx.config, running.id, now=ctx.now(), by=ctx.member.user_id or ""

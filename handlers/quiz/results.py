@@ -90,7 +90,7 @@ def result_text(
     if question.explain:
         lines.append(texts.render("quiz_result_explain", explain=question.explain))
     lines.append(texts.render("quiz_result_counts", participants=answers_count, correct=quiz.correct_count))
-    names = display_names(session, [user for _, user, _ in winners])
+    names = display_names(session, [user for _, user, _ in winners], texts.render("stand_in_name"))
     for rank, user, points in winners:
         lines.append(texts.render("quiz_result_winner", rank=rank, name=names[user], points=points))
     if not winners:

@@ -170,7 +170,7 @@ def _plan(
     """Decide what this step sends this member: SENT with the message, or UNREACHABLE when it reaches no one."""
     group = config.group(member.chat_id)
     assert group is not None  # candidates come from configured groups only
-    name = display_names(session, [member.user_id])[member.user_id]
+    name = display_names(session, [member.user_id], config.texts.render("stand_in_name"))[member.user_id]
     fields = {"name": name, "group": group.name, "days": (now - member.last_active_at).days}
     rung = window.rung
     message = rung.text.format_map(fields) if rung.text else config.texts.render(ACTION_TEXT[rung.action], **fields)

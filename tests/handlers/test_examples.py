@@ -30,7 +30,9 @@ def test_example_reply_contains_expected_fragment(
     make_services: Callable[..., Services], tmp_path: Path, spec: CommandSpec, given: str, expected: str
 ) -> None:
     """The example input, sent to the real dispatcher from the console, answers with the promised fragment."""
-    services = make_services(write_yaml(tmp_path / "config.yaml", base_config()))
+    # The guide's own group: guides act in the groups that name them (roles.guide_scope: own).
+    config = {**base_config(), "groups": [{"chat_id": "wrgroup0001", "name": "一号群", "guide": "guide01"}]}
+    services = make_services(write_yaml(tmp_path / "config.yaml", config))
     event = Event(
         kind="text",
         source="console",

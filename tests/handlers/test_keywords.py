@@ -104,3 +104,23 @@ def test_keyword_reply_on_app_channel_is_queued(chat, engine: Engine) -> None:
     with Session(engine) as session:
         rows = session.query(OutboxMessage).all()
     assert [(r.target, r.payload["content"], r.status) for r in rows] == [("zhangsan", "48小时内发货", "pending")]
+
+
+def test_a_keyword_that_promises_a_person_tells_the_guide(
+    chat: Callable[..., Callable[..., str]], engine: Engine
+) -> None:
+    say = chat(
+        [
+            {"match": ["人工", "客服"], "reply": "已通知你的专属导购，请稍候。", "notify_guide": True},
+            {"match": ["发货"], "reply": "48小时内发货"},
+        ],
+        groups=[{"chat_id": "wrgroup0001", "name": "一号群", "guide": "guide01"}],
+    )
+    assert say("我要找人工客服") == "已通知你的专属导购，请稍候。"
+    with Session(engine) as session:
+        rows = session.query(OutboxMessage).all()
+    assert [(r.target, r.channel != "") for r in rows] == [("guide01", True)]
+    told = str(rows[0].payload["content"])
+    assert "lisi" in told and "「一号群」" in told and "我要找人工客服" in told
+    assert say("发货了吗") == "48小时内发货"
+    assert count_rows(engine, OutboxMessage) == 1  # a plain keyword tells nobody

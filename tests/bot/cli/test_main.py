@@ -200,6 +200,9 @@ def test_chat_shows_what_a_command_queues_for_the_group(tmp_path: Path, database
     """A guide rehearsing 竞猜 sees the result the group would get, though the close queues it under its own origin."""
     config = base_config(database_url)
     config["quiz"] = {"questions": [{"id": "q1", "question": "几点截单？", "answers": ["12点"], "explain": "中午"}]}
+    # The rehearsed group is guide01's (guides act in their own groups); quiet hours would hold the result.
+    config["groups"] = [{"chat_id": "rehearsal-group", "name": "演练群", "guide": "guide01"}]
+    config["outbound"] = {"quiet_hours": {"enabled": False}}
     path = write_yaml(tmp_path / "config.yaml", config)
     result = run(
         "chat",

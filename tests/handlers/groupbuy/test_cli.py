@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,9 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bot.cli.main import main
+from bot.clock import FrozenClock
+from bot.services import Services
 from models import OutboxMessage, groupbuy
 from models.db import make_session_factory
 from models.membership import set_display_name
+from tests.handlers.groupbuy.chat import Bot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -75,7 +79,7 @@ def seed(engine: Engine) -> dict[str, str]:
 
 def test_export_csv_lists_the_roster_with_totals_and_defuses_formulas(config_file: Path, engine: Engine) -> None:
     codes = seed(engine)
-    result = run("groupbuy", "export", codes["A"], "--config", str(config_file))
+    result = run("groupbuy", "export", codes["A"], "--lang", "en", "--config", str(config_file))
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.output)))
     assert rows[0][:6] == ["number", "user_id", "name", "quantity", "unit_price_yuan", "amount_yuan"]
@@ -97,9 +101,14 @@ def test_export_xlsx_reads_back_with_numbers_and_totals(config_file: Path, engin
     sheet = load_workbook(target).active
     assert sheet is not None
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    # The deal's title and terms on top, a blank line, then the table with Chinese headers.
+    assert rows[0][0] == f"团购 {codes['A']}「货品A」" and "单价 ¥39.90" in rows[1][0] and rows[2][0] is None
+    assert rows[3][:3] == ["跟团号", "成员ID", "成员"]
+    rows = rows[3:]
     assert rows[1][:6] == [1, "lisi", "李四", 2, 39.9, 79.8]
+    assert isinstance(rows[1][9], datetime)  # a real date cell, in the configured zone's wall-clock time
     assert rows[2][2] == '\'=HYPERLINK("http://x","点我")'
-    assert rows[-1][:6] == ["TOTAL", None, "2 confirmed", 3, 39.9, 119.7]
+    assert rows[-1][:6] == ["合计", None, "2 人已报名", 3, 39.9, 119.7]
     assert len(rows) == 5
 
 
@@ -111,8 +120,8 @@ def test_export_of_an_unknown_code_fails_clearly(config_file: Path, engine: Engi
 
 def test_guide_report_credits_each_guide_for_the_members_they_brought(config_file: Path, engine: Engine) -> None:
     seed(engine)
-    result = run("report", "guides", "--from", "2026-11-20", "--to", "2026-11-22", "--format", "csv", "--config",
-                 str(config_file))  # fmt: skip
+    result = run("report", "guides", "--from", "2026-11-20", "--to", "2026-11-22", "--format", "csv", "--lang", "en",
+                 "--config", str(config_file))  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.output)))
     assert rows[0] == ["guide", "guide_name", "deals_opened", "signups", "quantity", "gmv_yuan", "members_brought"]
@@ -155,8 +164,33 @@ def test_export_survives_control_characters_and_defuses_hidden_formula_starters(
     assert result.exit_code == 0, result.output
     sheet = load_workbook(target).active
     assert sheet is not None
-    names = [row[2] for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)]
+    names = [row[2] for row in sheet.iter_rows(min_row=5, max_row=7, values_only=True)]
     assert names == ["李四", '\'＝HYPERLINK("http://x")', "'\u200b=1+1"]
 
     csv_rows = list(csv.reader(io.StringIO(run("groupbuy", "export", codes["A"], "--config", str(config_file)).output)))
     assert [r[2] for r in csv_rows[1:4]] == names
+
+
+def test_signup_fields_reach_the_xlsx_and_headers_are_chinese_by_default(
+    config_file: Path, make_services: Callable[..., Services], clock: FrozenClock, tmp_path: Path
+) -> None:
+    bot = Bot(make_services(config_file), clock)
+    deal = bot.open("草莓 价格=10 名额=9 截止=2小时 需要=自提点,电话", user="boss")
+    assert "接龙成功" in bot.say(f"接龙 {deal.code} 2 自提点=东门 电话=13800000000", user="lisi")
+    target = tmp_path / "fields.xlsx"
+    result = run("groupbuy", "export", deal.code, "--format", "xlsx", "--output", str(target), "--config",
+                 str(config_file))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sheet = load_workbook(target).active
+    assert sheet is not None
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[3][-2:] == ["自提点", "电话"] and rows[4][-2:] == ["东门", "13800000000"]
+    assert rows[4][8] == "已报名"
+    chinese = list(csv.reader(io.StringIO(run("groupbuy", "export", deal.code, "--config", str(config_file)).output)))
+    assert chinese[0][:4] == ["跟团号", "成员ID", "成员", "数量"] and chinese[0][-2:] == ["自提点", "电话"]
+    english = run("groupbuy", "export", deal.code, "--lang", "en", "--config", str(config_file)).output
+    assert english.lstrip("\ufeff").startswith("number,user_id,name,quantity")
+    listed = run("groupbuy", "list", "--config", str(config_file))
+    assert listed.exit_code == 0 and f"{deal.code}  草莓" in listed.output and "2/9" in listed.output
+    as_csv = run("groupbuy", "list", "--format", "csv", "--config", str(config_file)).output
+    assert as_csv.startswith("团号,标题,群")

@@ -260,7 +260,7 @@ def test_roster_and_my_deals(bot: Bot) -> None:
     bot.say(f"接龙 {deal.code}", user="wangwu")
     roster = bot.say(f"团购名单 {deal.code}", user="guide01")
     assert "1 人，2/2 份，¥79.80" in roster
-    assert "1. 李四 ×2（导购 小美导购）" in roster and "候补 1 人：wangwu" in roster
+    assert "1. 李四 ×2（导购 小美导购）" in roster and "候补 1 人，共 1 份：wangwu×1" in roster
     refused = bot.say(f"团购名单 {deal.code}", user="lisi")
     assert "只有导购可以使用" in refused and "李四" not in refused
     mine = bot.say("我的团购", user="lisi", chat=None)
@@ -278,7 +278,11 @@ def test_join_and_cancel_without_a_code_use_the_groups_only_open_deal(bot: Bot) 
     assert [s.status for s in bot.signups(deal.id)] == ["confirmed", "cancelled"]
     other = bot.open("苹果 价格=5 名额=9 截止=2小时")
     assert f"{deal.code}、{other.code}" in bot.say("接龙", user="zhaoliu")
-    assert "用法：取消 团号" in bot.say("取消", user="lisi")
+    # 「取消」 alone with signups in several open deals lists them; with one, it cancels that one.
+    bot.say(f"接龙 {other.code}", user="lisi")
+    listed = bot.say("取消", user="lisi")
+    assert "多个" in listed and f"{deal.code}「草莓」跟团号 1" in listed and f"{other.code}「苹果」" in listed
+    assert "用法：取消 团号" in bot.say("取消", user="nobody")
 
 
 TERMS = st.sampled_from(

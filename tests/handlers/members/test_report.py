@@ -44,9 +44,9 @@ def test_figures_against_the_history(bot: GroupBot) -> None:
     )
 
 
-def test_the_guide_asking_in_the_group_counts_as_present(bot: GroupBot) -> None:
-    """Asked in the group, the guide is heard there and so counted: 7 members plus the guide."""
-    assert bot.say("成员", user="guide01", chat=CUSTOMER).startswith("「社区福利1群」成员 8 人\n今日：新进 2，退出 1")
+def test_the_guide_asking_in_the_group_is_not_counted_as_a_member(bot: GroupBot) -> None:
+    """Asked in the group, the guide is heard there, but staff stay out of member counts: still 7."""
+    assert bot.say("成员", user="guide01", chat=CUSTOMER).startswith("「社区福利1群」成员 7 人\n今日：新进 2，退出 1")
 
 
 def test_figures_one_to_one_by_name_or_chat_id(bot: GroupBot) -> None:
@@ -61,7 +61,8 @@ def test_one_to_one_without_a_group_asks_for_one(bot: GroupBot) -> None:
     """1:1 with no group named, the guide is told how to ask; an unknown name is refused."""
     assert bot.say("成员", user="guide01", chat=None) == "请在群里发送「成员」，或私聊发送「成员 群名」。"
     assert (
-        bot.say("成员 不存在的群", user="guide01", chat=None) == "找不到群「不存在的群」，请用 groups 里的群名或群 ID。"
+        bot.say("成员 不存在的群", user="guide01", chat=None)
+        == "找不到群「不存在的群」，请写群的名字，例如「一号群」。"
     )
 
 

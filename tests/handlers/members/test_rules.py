@@ -36,7 +36,7 @@ def test_rules_in_a_private_chat(bot: GroupBot) -> None:
     assert bot.say("群规", chat=None, source="app") == ""  # the app channel answers through the outbox
     [row] = [r for r in bot.outbox() if r.target == "lisi"][-1:]
     assert row.payload["content"] == TEXTS["rules_default"]
-    assert bot.say("群规 没有这个群", chat=None) == "找不到群「没有这个群」，请用 groups 里的群名或群 ID。"
+    assert bot.say("群规 没有这个群", chat=None) == "找不到群「没有这个群」，请写群的名字，例如「一号群」。"
 
 
 def test_rules_reposted_after_every_third_newcomer(bot: GroupBot) -> None:

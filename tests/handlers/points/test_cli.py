@@ -69,7 +69,7 @@ def test_export_writes_excel_friendly_csvs(config_file: Path, engine: Engine, tm
     """ledger.csv and redemptions.csv start with a BOM, keep Chinese text, and show local times."""
     rid = seed(engine)
     out = tmp_path / "export"
-    result = run("points", "export", "--config", str(config_file), "--out", str(out))
+    result = run("points", "export", "--lang", "en", "--config", str(config_file), "--out", str(out))
     assert result.exit_code == 0, result.output
     raw = (out / "ledger.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -84,7 +84,48 @@ def test_export_writes_excel_friendly_csvs(config_file: Path, engine: Engine, tm
     assert rows[2]["note"] == "A01 定制帆布袋"
     with (out / "redemptions.csv").open(encoding="utf-8-sig", newline="") as fh:
         (redemption,) = list(csv.DictReader(fh))
-    assert (redemption["id"], redemption["name"], redemption["status"]) == (str(rid), "定制帆布袋", "pending")
+    assert (redemption["id"], redemption["reward"], redemption["status"]) == (str(rid), "定制帆布袋", "pending")
+    # By default the ops team reads Chinese headers, with member and group names beside the ids.
+    run("points", "export", "--config", str(config_file), "--out", str(out))
+    with (out / "ledger.csv").open(encoding="utf-8-sig", newline="") as fh:
+        chinese = list(csv.DictReader(fh))
+    assert list(chinese[0])[:5] == ["序号", "时间", "业务日", "成员ID", "成员"]
+    assert (chinese[0]["成员ID"], chinese[0]["积分变动"], chinese[0]["群"]) == ("zhangsan", "500", "")
+
+
+def test_import_of_opening_balances_dry_runs_then_credits_once(
+    config_file: Path, engine: Engine, tmp_path: Path
+) -> None:
+    seed(engine)
+    sheet = tmp_path / "opening.csv"
+    sheet.write_text("成员ID,积分,备注\nwangwu,120,旧系统余额\nlisi,60,\n", encoding="utf-8-sig")
+    dry = run("points", "import", str(sheet), "--dry-run", "--config", str(config_file))
+    assert dry.exit_code == 0, dry.output
+    assert "would credit 2 member(s), 180 points" in dry.output and "wangwu +120" in dry.output
+    factory = make_session_factory(engine)
+    with factory() as session:
+        assert ledger.account_of(session, "wangwu") == (0, 0)
+    done = run("points", "import", str(sheet), "--config", str(config_file))
+    assert done.exit_code == 0 and "credited 2 member(s), 180 points" in done.output
+    again = run("points", "import", str(sheet), "--config", str(config_file))
+    assert "credited 0 member(s), 0 points; 2 already imported" in again.output
+    with factory() as session:
+        assert ledger.account_of(session, "wangwu")[0] == 120 and ledger.account_of(session, "lisi")[0] == 100
+    assert run("points", "audit", "--config", str(config_file)).exit_code == 0
+    # XLSX works too, with English headers; a bad row stops the whole file.
+    from openpyxl import Workbook
+
+    book = Workbook()
+    rows = book.active
+    assert rows is not None
+    rows.append(["user_id", "points"])
+    rows.append(["zhaoliu", 30])
+    rows.append(["sunqi", "lots"])
+    book.save(tmp_path / "more.xlsx")
+    bad = run("points", "import", str(tmp_path / "more.xlsx"), "--config", str(config_file))
+    assert bad.exit_code == 1 and "line 3" in bad.output and "nothing imported" in bad.output
+    with factory() as session:
+        assert ledger.account_of(session, "zhaoliu") == (0, 0)
 
 
 def test_cancel_from_cli_refunds_once_and_fulfil_after_is_refused(config_file: Path, engine: Engine) -> None:
@@ -118,7 +159,7 @@ def test_export_neutralises_formulas_in_free_text(config_file: Path, engine: Eng
         ledger.post(session, user_id="lisi", delta=-5, reason="manual", key="manual:minus", actor="=guide",
                     at=AT, day=DAY, note="扣分")  # fmt: skip
     out = tmp_path / "export"
-    result = run("points", "export", "--config", str(config_file), "--out", str(out))
+    result = run("points", "export", "--lang", "en", "--config", str(config_file), "--out", str(out))
     assert result.exit_code == 0, result.output
     with (out / "ledger.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))

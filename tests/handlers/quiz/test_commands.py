@@ -340,7 +340,8 @@ def test_customer_group_quiz_runs_one_to_one(bot: QuizBot, engine: Engine) -> No
 
     assert bot.say("竞猜 结束 福利群", user="guide01", chat=None) == "已结束「福利群」的竞猜，结果已发到群里。"
     result = bot.pushed(CUSTOMER_GROUP)[-1]
-    assert "共 2 人参与，1 人答对。\n第 1 名 wmcust1 +10 分" in result.payload["content"]
+    # An unnamed customer is shown as a friendly stand-in, never as their opaque external userid.
+    assert "共 2 人参与，1 人答对。\n第 1 名 新朋友 +10 分" in result.payload["content"]
     assert bot.balance("wmcust1") == 10
 
 
