@@ -215,7 +215,8 @@ def test_chat_shows_what_a_command_queues_for_the_group(tmp_path: Path, database
     assert result.exit_code == 0, output_of(result)
     queued = [line for line in result.output.splitlines() if line.startswith("(待发送")]
     assert len(queued) == 1, result.output
-    assert "→ rehearsal-group: 【竞猜结果】几点截单？" in queued[0]
+    # The group by its name, and the route its push takes (console: printed by the service, not sent).
+    assert "只打印在服务日志里，不会发到群里) → 演练群: 【竞猜结果】几点截单？" in queued[0]
     shown = result.output[result.output.index(queued[0]) :]
     assert "正确答案：12点" in shown and "lisi" in shown, shown
     assert count_rows(engine, OutboxMessage) == 1
