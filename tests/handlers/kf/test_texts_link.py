@@ -22,6 +22,7 @@ from bot.events import Event
 from bot.services import Services
 from bot.transports.wecom import build_wecom_transport
 from handlers.kf.links import make_link
+from handlers.members.welcome_sync import native_text
 from models import kf as kf_rows
 from models.db import make_session_factory
 from models.outbox import OutboxMessage
@@ -212,3 +213,21 @@ def test_kf_link_where_it_is_not_offered_is_refused_with_its_line(
         load_config(path)
     message = str(refused.value)
     assert where in message and named in message and "unknown placeholder" in message, message
+
+
+def test_the_native_welcome_template_carries_the_link_known_at_sync(engine: Engine, clock: FrozenClock) -> None:
+    """The 入群欢迎语 text written to WeCom holds the group's link once made, and changes (needs a sync) then."""
+    data = kf_config("sqlite:///unused.db", FakeWecom())
+    data["members"] = {"welcome": {"mode": "native"}}
+    data["groups"][0]["welcome"] = "欢迎 {names}！\n" + SIGN_UP
+    config = config_from(data)
+    group = config.group(GROUP)
+    assert group is not None
+    factory = make_session_factory(engine)
+    with factory() as session:
+        assert native_text(config, group, session) == "欢迎 %NICKNAME%！"
+    with factory.begin() as session:
+        kf_rows.cache_link(session, GROUP, KFID, "https://work.weixin.qq.com/kf/kfcA?scene_param=g1", clock.now())
+    with factory() as session:
+        text = native_text(config, group, session)
+    assert text == "欢迎 %NICKNAME%！\n点此签到/报名：https://work.weixin.qq.com/kf/kfcA?scene_param=g1"
