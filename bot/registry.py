@@ -152,6 +152,9 @@ class Capability:
     modules: tuple[ModuleType, ...] = ()
     section: Section[Any] | None = None
     texts: str | None = None  # a package holding texts.yaml, e.g. "handlers.groupbuy"
+    # (text key, placeholder) pairs an admin's `texts:` may use beyond the default sentence's own,
+    # e.g. ("welcome_default", "kf_link"): the capability fills it, the default does not show it.
+    text_placeholders: tuple[tuple[str, str], ...] = ()
     cli: tuple[click.Command, ...] = ()
     reports: tuple[click.Command, ...] = ()  # joined under `groupbot report`
     deadlines: tuple[DeadlineJob, ...] = ()
@@ -295,6 +298,17 @@ class Registry:
                 texts[key] = text
         return texts
 
+    @cached_property
+    def text_placeholders(self) -> dict[str, frozenset[str]]:
+        """The placeholders each text may use beyond its default's, as the capabilities declare them."""
+        extra: dict[str, set[str]] = {}
+        for capability in self.capabilities:
+            for key, name in capability.text_placeholders:
+                if key not in self.default_texts:
+                    raise ValueError(f"{capability.name} declares a placeholder for unknown text {key!r}")
+                extra.setdefault(key, set()).add(name)
+        return {key: frozenset(names) for key, names in extra.items()}
+
     def cli_commands(self) -> list[click.Command]:
         return [cmd for capability in self.capabilities for cmd in capability.cli]
 
@@ -376,7 +390,11 @@ class Registry:
             path,
             environ=environ,
             model=self.config_model,
-            context={"default_texts": self.default_texts, "command_names": set(self.commands)},
+            context={
+                "default_texts": self.default_texts,
+                "text_placeholders": self.text_placeholders,
+                "command_names": set(self.commands),
+            },
             extra_checks=[self.command_table],
         )
 

@@ -234,7 +234,13 @@ def config_loader(registry: Registry | None = None) -> Any:
 def config_from(data: dict[str, Any], **context: Any) -> Config:
     """Validate a config given as data, with the shipped capabilities' sections and texts."""
     return REGISTRY.config_model.model_validate(
-        data, context={"default_texts": REGISTRY.default_texts, "command_names": set(REGISTRY.commands), **context}
+        data,
+        context={
+            "default_texts": REGISTRY.default_texts,
+            "text_placeholders": REGISTRY.text_placeholders,
+            "command_names": set(REGISTRY.commands),
+            **context,
+        },
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config.base import ConfigValueError, Strict
+from bot.config.fill import fill
 from bot.config.outbound import OutboundConfig, check_reclaim_after
 from bot.config.web import WebConfig
 
@@ -21,7 +22,7 @@ ROLE_RANK: dict[str, int] = {"member": 0, "guide": 1, "admin": 2}
 DEFAULT_DATABASE_URL = "sqlite:///groupbot.db"
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 # What a group's own welcome and rules templates may fill in.
-WELCOME_PLACEHOLDERS = frozenset({"names", "group", "rules"})
+WELCOME_PLACEHOLDERS = frozenset({"names", "group", "rules", "kf_link"})
 RULES_PLACEHOLDERS = frozenset({"group"})
 
 
@@ -187,8 +188,8 @@ class Texts(BaseModel):
     values: dict[str, str]
 
     def render(self, key: str, /, **fields: Any) -> str:
-        """Fill the template `key` with `fields`."""
-        return self.values[key].format_map(fields)
+        """Fill the template `key` with `fields` (a line whose only field, {kf_link}, is empty is dropped)."""
+        return fill(self.values[key], fields)
 
 
 def placeholders(template: str) -> set[str]:
@@ -236,6 +237,8 @@ class Config(Strict):
     @classmethod
     def _overlay_texts(cls, value: Any, info: ValidationInfo) -> Any:
         defaults: dict[str, str] = (info.context or {}).get("default_texts", {})
+        # Placeholders a text may use beyond its default's (e.g. {kf_link} in welcome_default).
+        extra: Mapping[str, frozenset[str]] = (info.context or {}).get("text_placeholders", {})
         given = value or {}
         if isinstance(given, Texts):
             return given
@@ -246,9 +249,10 @@ class Config(Strict):
                 raise ConfigValueError("unknown text key", key)
             if not isinstance(text, str):
                 raise ConfigValueError("a text must be a string", key)
-            unknown = placeholders(text) - placeholders(defaults[key])
+            allowed_names = placeholders(defaults[key]) | extra.get(key, frozenset())
+            unknown = placeholders(text) - allowed_names
             if unknown:
-                allowed = ", ".join(sorted("{" + p + "}" for p in placeholders(defaults[key]))) or "none"
+                allowed = ", ".join(sorted("{" + p + "}" for p in allowed_names)) or "none"
                 raise ConfigValueError(f"unknown placeholder(s) {', '.join(sorted(unknown))}; allowed: {allowed}", key)
         return {"values": {**defaults, **given}}
 

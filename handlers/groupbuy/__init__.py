@@ -20,4 +20,6 @@ CAPABILITY = Capability(
     deadlines=(close_due_groupbuys,),
     features=(groupbuy_features,),
     profile=(signups_profile,),
+    # The 开团 summary may offer the deal's customer group's 微信客服 link ("点此签到/报名：{kf_link}").
+    text_placeholders=(("groupbuy_summary", "kf_link"),),
 )

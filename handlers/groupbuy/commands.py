@@ -17,6 +17,7 @@ from bot.replies import Reply
 from bot.text import fold_width, split_words
 from handlers.groupbuy.config import GROUPBUY_SECTION
 from handlers.groupbuy.terms import MAX_ANSWER, TermsError, parse_terms, yuan
+from handlers.kf import kf_link
 from handlers.points.config import POINTS_SECTION
 from handlers.points.rules import command_name
 from models import groupbuy, ledger
@@ -44,8 +45,8 @@ def _local(config: Config, at: datetime) -> str:
     return at.astimezone(config.zone).strftime("%m-%d %H:%M")
 
 
-def summary(config: Config, deal: Deal, join_word: str) -> str:
-    """The deal as members see it: terms and how to sign up."""
+def summary(config: Config, deal: Deal, join_word: str, link: str = "") -> str:
+    """The deal as members see it: terms and how to sign up (`link`: its group's kf link, for {kf_link})."""
     text = _render(
         config,
         "groupbuy_summary",
@@ -58,6 +59,7 @@ def summary(config: Config, deal: Deal, join_word: str) -> str:
         deadline=_local(config, deal.deadline_at),
         left=deal.places - deal.taken,
         command=join_word,
+        kf_link=link,
     )
     if deal.field_names:
         example = " ".join(f"{name}=…" for name in deal.field_names)
@@ -172,7 +174,7 @@ def open_deal(ctx: Context, args: str) -> list[Reply] | str:
         at=ctx.now(),
         fields=list(terms.fields),
     )
-    text = summary(ctx.config, deal, command_name(ctx, "接龙"))
+    text = summary(ctx.config, deal, command_name(ctx, "接龙"), kf_link(ctx.session, ctx.config, chat_id) or "")
     replies = [Reply(ctx.text("groupbuy_opened", code=deal.code, summary=text))]
     if chat_id is not None and (ctx.chat is None or ctx.chat.chat_id != chat_id):
         # Opened 1:1 for a customer group: the group hears of it through its push (a task the guide confirms).

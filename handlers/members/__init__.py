@@ -18,4 +18,6 @@ CAPABILITY = Capability(
     features=(member_features,),
     workers=(start_background_sync,),
     check_lines=(native_welcome_lines,),
+    # The welcome may offer the customer group's 微信客服 link (empty, and its line dropped, without one).
+    text_placeholders=(("welcome_default", "kf_link"),),
 )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.config.fill import fill
 from bot.context import Context
 from bot.outbox import queue_reply
 from bot.registry import on_event
 from bot.replies import Reply
+from handlers.kf import kf_link
 from handlers.members.config import MEMBERS_SECTION
 from handlers.members.group_info import group_name, rules_text
 from models import welcome
@@ -34,8 +36,13 @@ def welcome_text(ctx: Context, chat_id: str, user_ids: list[str]) -> tuple[str, 
         listed = ctx.text("welcome_names_more", names=listed, count=len(user_ids))
     group = ctx.config.group(chat_id)
     template = group.welcome if group is not None and group.welcome else None
-    fields = {"names": listed, "group": group_name(ctx, chat_id), "rules": rules_text(ctx, chat_id)}
-    text = template.format_map(fields) if template else ctx.text("welcome_default", **fields)
+    fields = {
+        "names": listed,
+        "group": group_name(ctx, chat_id),
+        "rules": rules_text(ctx, chat_id),
+        "kf_link": kf_link(ctx.session, ctx.config, chat_id) or "",
+    }
+    text = fill(template, fields) if template else ctx.text("welcome_default", **fields)
     return text, tuple(user_ids[: settings.max_names]) if settings.mention else ()
 
 

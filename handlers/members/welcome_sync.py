@@ -17,8 +17,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config.core import Config, GroupConfig
+from bot.config.fill import fill
 from bot.transports.base import DeliveryError
 from bot.wecom.api import WecomApi
+from handlers.kf import kf_link
 from models import welcome_template
 from models.membership import group_name_of
 
@@ -43,8 +45,13 @@ def native_text(config: Config, group: GroupConfig, session: Session) -> str:
     """Render the welcome for WeCom's template: the names become %NICKNAME%, the rules are the group's."""
     name = group.name or group_name_of(session, group.chat_id) or group.chat_id
     rules = group.rules.format_map({"group": name}) if group.rules else config.texts.render("rules_default")
-    fields = {"names": NICKNAME, "group": name, "rules": rules}
-    text = group.welcome.format_map(fields) if group.welcome else config.texts.render("welcome_default", **fields)
+    fields = {
+        "names": NICKNAME,
+        "group": name,
+        "rules": rules,
+        "kf_link": kf_link(session, config, group.chat_id) or "",
+    }
+    text = fill(group.welcome, fields) if group.welcome else config.texts.render("welcome_default", **fields)
     data = text.encode("utf-8")
     if len(data) > TEXT_BYTES:
         marker = config.texts.render("outbound_cut_marker")

@@ -15,7 +15,8 @@ from bot.config.base import ConfigValueError, Strict
 from bot.config.core import Config, placeholders
 from bot.registry import Section
 
-PLAIN_PLACEHOLDERS = frozenset({"date", "weekday"})
+# {kf_link}: each customer group's 微信客服 link, filled per chat as the post is queued.
+PLAIN_PLACEHOLDERS = frozenset({"date", "weekday", "kf_link"})
 CAMPAIGN_PLACEHOLDERS = PLAIN_PLACEHOLDERS | {"days_left"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OFFSET = re.compile(r"^([+-]?\d{1,3})d$")
@@ -271,7 +272,7 @@ def _fires_twice_a_day(trigger: CronTrigger) -> bool:
 def _check_placeholders(content: CalendarContent, allowed: frozenset[str], path: tuple[str | int, ...]) -> None:
 
     braces = "a { or } that is not a placeholder: write {{ and }} for literal braces"
-    sample = {"date": "11月23日", "weekday": "周一", "days_left": 3}
+    sample = {"date": "11月23日", "weekday": "周一", "days_left": 3, "kf_link": "https://work.weixin.qq.com/kfid/x"}
     for key, template in content.templates():
         try:
             used = placeholders(template)

@@ -11,9 +11,11 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config.core import Config
+from bot.config.fill import fill
 from bot.outbox import CHANNEL_GROUP, queue_reply
 from bot.replies import Reply
 from bot.transports.limiter import days_in_month, window
+from handlers.kf import kf_link
 from models import calendar_delivery, rate_limit
 from models import outbox as outbox_rows
 from scheduler.calendar.config import CALENDAR_SECTION, CalendarContent, CalendarEntry
@@ -98,26 +100,30 @@ def slots_between(config: Config, start: datetime, end: datetime) -> list[Slot]:
     return found
 
 
-def render(config: Config, slot: Slot) -> Reply:
-    """The post for a slot, addressed to no chat yet: placeholders filled, a news card with a text form."""
+def render(config: Config, slot: Slot, link: str = "") -> Reply:
+    """The post for a slot, addressed to no chat yet: placeholders filled, a news card with a text form.
+
+    `link` is the receiving chat's 微信客服 link; without one a line holding only {kf_link} is dropped.
+    """
     names = config.texts.render("calendar_weekday_names").split()
     fields = {
         "date": config.texts.render("calendar_date", month=slot.local_date.month, day=slot.local_date.day),
         "weekday": names[slot.local_date.weekday()],
         "days_left": slot.days_left if slot.days_left is not None else "",
+        "kf_link": link,
     }
     content = slot.content
     if content.news is not None:
-        title = content.news.title.format_map(fields)
-        description = content.news.description.format_map(fields)
+        title = fill(content.news.title, fields)
+        description = fill(content.news.description, fields)
         article = {"title": title, "description": description, "url": content.news.url, "picurl": content.news.picture}
         as_text = config.texts.render(
             "calendar_news_as_text", title=title, description=description, url=content.news.url
         )
         return Reply(as_text, msgtype="news", articles=(article,))
     if content.markdown is not None:
-        return Reply(content.markdown.format_map(fields), msgtype="markdown")
-    return Reply((content.text or "").format_map(fields))
+        return Reply(fill(content.markdown, fields), msgtype="markdown")
+    return Reply(fill(content.text or "", fields))
 
 
 def deliver(
@@ -128,7 +134,6 @@ def deliver(
     Each chat's claim and its outbox row commit together, so a crash between chats leaves the claimed
     ones posted once and the rest for the next pass.
     """
-    post = None if late else render(config, slot)
     claimed = already = capped = 0
     with session_factory() as session:
         # One read spares a transaction per group on the sweeps that find the slot done (the claim still decides).
@@ -163,8 +168,10 @@ def deliver(
                     chat_id,
                 )
                 continue
-            if post is None:
+            if late:
                 continue
+            # Rendered per chat: {kf_link} is each customer group's own link.
+            post = render(config, slot, kf_link(session, config, chat_id) or "")
             origin = f"calendar:{slot.entry.id}:{slot.local_date.isoformat()}"
             row = queue_reply(session, replace(post, to_chat=chat_id), now, origin=origin)
             assert row is not None  # addressed to a chat, so never dropped
