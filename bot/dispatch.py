@@ -16,6 +16,7 @@ from bot.outbox import queue_reply
 from bot.replies import Reply
 from bot.router import Router
 from models.activity import record_activity
+from models.db import retry_if_disconnected
 from models.membership import SYSTEM_SENDER
 from models.processed_event import claim_event, store_reply, stored_reply
 
@@ -61,6 +62,12 @@ class Dispatcher:
 
     def handle(self, event: Event) -> Outcome:
         """Process `event` once; a repeat returns the first answer and changes nothing."""
+        outcome = retry_if_disconnected(lambda: self._handle_once(event))
+        if outcome.queued and self._on_queued is not None:
+            self._on_queued()
+        return outcome
+
+    def _handle_once(self, event: Event) -> Outcome:
         config = self._config()
         key = event.dedup_key
         now = self._clock.now()
@@ -105,6 +112,4 @@ class Dispatcher:
                     outcome.queued += 1
             if outcome.passive:
                 store_reply(session, key, outcome.passive_text)
-        if outcome.queued and self._on_queued is not None:
-            self._on_queued()
         return outcome
