@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import (
     CheckConstraint,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, insert_if_absent
@@ -98,6 +100,43 @@ def lock_account(session: Session, user_id: str, at: datetime) -> PointsAccount:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
+def _lock_statement(dialect: str) -> Any:
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = PointsAccount.__table__
+    stmt = insert(table).values(user_id=bindparam("b_user"), balance=0, earned=0, updated_at=bindparam("b_at"))
+    # The no-op DO UPDATE is what locks an existing row (as FOR UPDATE would) and hands back its
+    # latest committed balance: create-or-lock-and-read in one round trip instead of three.
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.user_id], set_={"user_id": stmt.excluded.user_id})
+    return stmt.returning(table.c.balance, table.c.earned)
+
+
+_LOCK = {dialect: _lock_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_CREDIT = (
+    update(PointsAccount)
+    .where(
+        PointsAccount.user_id == bindparam("b_user"),
+        PointsAccount.balance + bindparam("b_applied") >= 0,
+    )
+    .values(
+        balance=PointsAccount.balance + bindparam("b_applied"),
+        earned=PointsAccount.earned + bindparam("b_gain"),
+        updated_at=bindparam("b_at"),
+    )
+    .returning(PointsAccount.balance, PointsAccount.earned)
+)
+
+
+def _lock_balance(session: Session, user_id: str, at: datetime) -> tuple[int, int]:
+    """Create the member's account if needed, lock it until the transaction ends; return (balance, earned)."""
+    stmt = _LOCK[session.get_bind().dialect.name]
+    row = session.connection().execute(stmt, {"b_user": user_id, "b_at": at}).one()
+    return int(row.balance), int(row.earned)
+
+
+def _known_key(session: Session, key: str) -> bool:
+    return session.scalar(select(PointsEntry.id).where(PointsEntry.key == key)) is not None
+
+
 def earned_on(session: Session, user_id: str, day: date, *, capped_only: bool = False) -> int:
     """Return the points `user_id` earned on business `day` (only capped reasons with `capped_only`)."""
     excluded = UNCAPPED if capped_only else NOT_EARNED
@@ -154,17 +193,18 @@ def post(
     if delta < 0 and session.get(PointsAccount, user_id) is None:
         # Nothing to take from a member who never had points; refuse without creating an account.
         return PostResult("insufficient", 0, 0, 0, 0)
-    account = lock_account(session, user_id, at)
-    balance, earned_before = account.balance, account.earned
-    if session.scalar(select(PointsEntry.id).where(PointsEntry.key == key)) is not None:
-        return PostResult("duplicate", 0, balance, earned_before, earned_before)
+    # Three round trips on the common path: lock-and-read the account, insert the row (its unique
+    # key is the idempotency check), move the balance. The key is looked up first only when the
+    # answer would otherwise be "capped" or "insufficient", so a repeat still reports "duplicate".
+    balance, earned_before = _lock_balance(session, user_id, at)
+    unchanged = (balance, earned_before, earned_before)
     applied = delta
     if delta > 0 and daily_cap is not None and reason not in UNCAPPED:
         applied = min(delta, max(daily_cap - earned_on(session, user_id, day, capped_only=True), 0))
         if applied == 0:
-            return PostResult("capped", 0, balance, earned_before, earned_before)
+            return PostResult("duplicate" if _known_key(session, key) else "capped", 0, *unchanged)
     if balance + applied < 0:
-        return PostResult("insufficient", 0, balance, earned_before, earned_before)
+        return PostResult("duplicate" if _known_key(session, key) else "insufficient", 0, *unchanged)
     inserted = insert_if_absent(
         session,
         PointsEntry,
@@ -181,16 +221,11 @@ def post(
         },
     )
     if not inserted:
-        return PostResult("duplicate", 0, balance, earned_before, earned_before)
+        return PostResult("duplicate", 0, *unchanged)
     gain = applied if applied > 0 and reason not in NOT_EARNED else 0
     # Conditional even under the lock: the balance can never be driven below zero by any path.
-    row = session.execute(
-        update(PointsAccount)
-        .where(PointsAccount.user_id == user_id, PointsAccount.balance + applied >= 0)
-        .values(balance=PointsAccount.balance + applied, earned=PointsAccount.earned + gain, updated_at=at)
-        .returning(PointsAccount.balance, PointsAccount.earned)
-        .execution_options(synchronize_session=False)
-    ).one()
+    params = {"b_user": user_id, "b_applied": applied, "b_gain": gain, "b_at": at}
+    row = session.connection().execute(_CREDIT, params).one()
     return PostResult("posted", applied, row.balance, earned_before, row.earned)
 
 
