@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, or_, select, update
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, one_of, rowcount
@@ -80,6 +80,28 @@ def add_message(
     session.add(row)
     session.flush()
     return row
+
+
+def add_messages(session: Session, messages: list[dict[str, Any]]) -> list[int]:
+    """Queue many messages (each given as `add_message`'s arguments) in one INSERT; return their ids in order."""
+    if not messages:
+        return []
+    rows = [
+        {
+            "channel": m["channel"],
+            "target_kind": m["target_kind"],
+            "target": m["target"],
+            "payload": m["payload"],
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": m.get("not_before") or m["now"],
+            "created_at": m["now"],
+            "origin": m.get("origin"),
+        }
+        for m in messages
+    ]
+    stmt = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
 
 
 def rewrite_pending(session: Session, message_id: int, payload: dict[str, Any]) -> bool:
