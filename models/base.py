@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult, Dialect, Result
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
 from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -83,7 +83,18 @@ def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]
     stmt = _absent_insert(model, session.get_bind().dialect.name)
     # Core on the session's connection, with bound parameters: the statement is built once and its
     # compiled form cached, not rebuilt (and its cache key regenerated) on every call.
-    return session.connection().execute(stmt, values).first() is not None
+    return core(session).execute(stmt, values).first() is not None
+
+
+def core(session: Session) -> Connection:
+    """The session's connection, for a prebuilt Core statement, after the autoflush an ORM statement would do.
+
+    Objects the caller added or changed reach the database first, exactly as before the statement
+    went Core; a session with nothing pending pays only a check.
+    """
+    if session.autoflush:
+        session.flush()
+    return session.connection()
 
 
 @functools.cache

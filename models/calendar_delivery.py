@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, Date, Integer, String, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent, one_of
+from models.base import Base, UTCDateTime, core, insert_if_absent, one_of
 
 
 class DeliveryStatus(StrEnum):
@@ -154,7 +154,7 @@ def claim_many(
     # A list of parameters, not a VALUES clause built per call: SQLAlchemy compiles the statement once
     # and sends the rows in multi-row batches ("insertmanyvalues").
     stmt = dml(CalendarDelivery).on_conflict_do_nothing().returning(CalendarDelivery.chat_id)
-    return set(session.connection().execute(stmt, rows).scalars())
+    return set(core(session).execute(stmt, rows).scalars())
 
 
 _ATTACH = (
@@ -175,4 +175,4 @@ def attach_outboxes(session: Session, entry_id: str, local_date: date, outbox_id
             {"b_entry": entry_id, "b_date": local_date, "b_chat": chat, "b_outbox": row}
             for chat, row in outbox_ids.items()
         ]
-        session.connection().execute(_ATTACH, params)
+        core(session).execute(_ATTACH, params)

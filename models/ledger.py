@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, core, insert_if_absent
 
 # Reasons that are not earnings: they never count toward tiers, leaderboards or the daily cap.
 NOT_EARNED = frozenset({"refund", "redeem"})
@@ -144,7 +144,7 @@ _CREDIT_MANY = (
 def _lock_balance(session: Session, user_id: str, at: datetime) -> tuple[int, int]:
     """Create the member's account if needed, lock it until the transaction ends; return (balance, earned)."""
     stmt = _LOCK[session.get_bind().dialect.name]
-    row = session.connection().execute(stmt, {"b_user": user_id, "b_at": at}).one()
+    row = core(session).execute(stmt, {"b_user": user_id, "b_at": at}).one()
     return int(row.balance), int(row.earned)
 
 
@@ -240,7 +240,7 @@ def post(
     gain = applied if applied > 0 and reason not in NOT_EARNED else 0
     # Conditional even under the lock: the balance can never be driven below zero by any path.
     params = {"b_user": user_id, "b_applied": applied, "b_gain": gain, "b_at": at}
-    row = session.connection().execute(_CREDIT, params).one()
+    row = core(session).execute(_CREDIT, params).one()
     return PostResult("posted", applied, row.balance, earned_before, row.earned)
 
 
@@ -277,7 +277,7 @@ def post_many(
         raise ValueError("post_many credits each member once, with positive points")
     users = sorted(c.user_id for c in credits)
     lock = _LOCK_MANY[session.get_bind().dialect.name]
-    found = session.connection().execute(lock, [{"b_user": user, "b_at": at} for user in users])
+    found = core(session).execute(lock, [{"b_user": user, "b_at": at} for user in users])
     locked = {row.user_id: (int(row.balance), int(row.earned)) for row in found}
     earned_today: dict[str, int] = {}
     if daily_cap is not None and reason not in UNCAPPED:
@@ -323,7 +323,7 @@ def post_many(
     if rows:
         dml: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         stmt = dml(PointsEntry).on_conflict_do_nothing().returning(PointsEntry.user_id)
-        inserted = set(session.connection().execute(stmt, rows).scalars())
+        inserted = set(core(session).execute(stmt, rows).scalars())
     moves = []
     for user, amount in applied.items():
         balance, earned = locked[user]
@@ -335,7 +335,7 @@ def post_many(
         results[user] = PostResult("posted", amount, balance + amount, earned, earned + gain)
     if moves:
         # The accounts are locked by this transaction, so the balances computed above are the ones written.
-        session.connection().execute(_CREDIT_MANY, moves)
+        core(session).execute(_CREDIT_MANY, moves)
     return results
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import String, Text, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, core, insert_if_absent
 
 
 class ProcessedEvent(Base):
@@ -57,7 +57,7 @@ _STORE_REPLY = (
 
 def store_reply(session: Session, dedup_key: str, reply_text: str | None) -> None:
     """Remember the passive answer given to this event (one UPDATE, no read first)."""
-    session.connection().execute(_STORE_REPLY, {"key": dedup_key, "reply_text": reply_text})
+    core(session).execute(_STORE_REPLY, {"key": dedup_key, "reply_text": reply_text})
 
 
 def stored_reply(session: Session, dedup_key: str) -> str | None:
