@@ -1,6 +1,6 @@
 """Compare the project with the floor: the same sealed callbacks, served side by side under gunicorn.
 
-Usage: python bench/callback_vs_floor.py [--requests 6000] [--connections 16] [--workers 2]
+Usage: python bench/callback_vs_floor.py [--requests 6000] [--rounds 3] [--connections 16] [--workers 2]
        [--loader auto|wrk|python] [--commands 帮助,签到] [--database-url URL]
 
 The floor (bench/floor_app.py) does only what no WeCom service can skip: verify the signature,
@@ -240,6 +240,18 @@ def count_rows(engine: Engine, command: str) -> dict[str, int]:
         return {name: int(conn.scalar(select(func.count()).select_from(model)) or 0) for name, model in tables.items()}
 
 
+def combined(runs: list[Figures]) -> Figures:
+    """Rounds added up: requests over time; the percentiles are the rounds' medians."""
+    middle = len(runs) // 2
+    return Figures(
+        sum(r.ok for r in runs),
+        sum(r.bad for r in runs),
+        sum(r.seconds for r in runs),
+        sorted(r.p50_ms for r in runs)[middle],
+        sorted(r.p99_ms for r in runs)[middle],
+    )
+
+
 def load(loader: str, port: int, requests: list[Request], connections: int, workdir: Path) -> Figures:
     if loader == "wrk":
         return run_wrk(port, requests, connections, workdir)
@@ -266,8 +278,14 @@ def compare(url: str, args: argparse.Namespace, loader: str, workdir: Path) -> N
             load("python", project_port, warm, args.connections, workdir)
             migrate_empty(engine)
             requests = sealed_requests(command, args.requests, "m")
-            floor = load(loader, floor_port, requests, args.connections, workdir)
-            project = load(loader, project_port, requests, args.connections, workdir)
+            # Floor and project take turns on slices of the requests, so a neighbour's load that comes
+            # and goes on a shared machine weighs on both sides of the ratio alike.
+            rounds = [requests[i :: args.rounds] for i in range(args.rounds)]
+            floor_runs, project_runs = [], []
+            for batch in rounds:
+                floor_runs.append(load(loader, floor_port, batch, args.connections, workdir))
+                project_runs.append(load(loader, project_port, batch, args.connections, workdir))
+            floor, project = combined(floor_runs), combined(project_runs)
             rows = count_rows(engine, command)
             short = {name: n for name, n in rows.items() if n != args.requests}
             label = f"{engine.dialect.name} {command}"
@@ -289,6 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="turns floor and project take on the requests")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto", help="auto: python")
     parser.add_argument("--commands", default="帮助,签到")
