@@ -29,4 +29,4 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache groupbot.db groupbot.db-wal groupbot.db-shm
+	rm -rf $(VENV) .pytest_cache groupbot.db groupbot.db-wal groupbot.db-shm groupbot.db-writer.lock
