@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,10 +65,9 @@ def retry_if_disconnected(work: Callable[[], T]) -> T:
 def _writer_lock_connection(lock_path: str) -> type[sqlite3.Connection]:
     """A sqlite3 connection class whose transactions hold an exclusive lock on `lock_path` while open.
 
-    SQLite's own busy handler polls: a second writer sleeps in steps of up to 25 ms inside
-    BEGIN IMMEDIATE, so two processes were slower than one. A blocking flock instead wakes the next
-    writer the moment the previous one commits; each connection opens its own descriptor, so threads
-    and processes queue alike.
+    SQLite's own busy handler sleeps in steps of up to 25 ms inside BEGIN IMMEDIATE, so two
+    processes were slower than one. Waiting on this lock instead starts the next writer within 2 ms of
+    the commit; each connection opens its own descriptor, so threads and processes queue alike.
     """
 
     class WriterLockConnection(sqlite3.Connection):
@@ -77,9 +77,23 @@ def _writer_lock_connection(lock_path: str) -> type[sqlite3.Connection]:
         def lock_for_write(self) -> None:
             if self._lock_fd is None:
                 self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            if not self._locked:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                self._locked = True
+            if self._locked:
+                return
+            # Short naps rather than one blocking call: the wait stays bounded by the busy timeout (a
+            # writer that never commits gives "database is locked", as before, not a hang), and the
+            # next writer still starts within 2 ms of the commit.
+            deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+            nap = 0.0002
+            while True:
+                try:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise sqlite3.OperationalError("database is locked") from None
+                    time.sleep(nap)
+                    nap = min(nap * 2, 0.002)
+            self._locked = True
 
         def _unlock(self) -> None:
             if self._locked and self._lock_fd is not None:
