@@ -12,8 +12,9 @@ which close each connection, wrk 4.1 has been seen to leave one request unsent; 
 says so). After each run the project's rows are counted (one processed event and one
 outbox row per request; for 签到 also one check-in and one ledger row), so a fast wrong answer cannot
 pass. Prints req/s, p50 and p99 of each and the ratio, for each command, on a fresh SQLite file and,
-with --database-url, on that PostgreSQL database too. It deletes every row of the database it is
-given: point it at a database of its own.
+with --database-url, on that PostgreSQL database too. On SQLite the project is also served with one
+worker, taking its turn in the same rounds, to show whether a second worker adds throughput. It
+deletes every row of the database it is given: point it at a database of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,34 +268,48 @@ def compare(url: str, args: argparse.Namespace, loader: str, workdir: Path) -> N
         "FLOOR_AES_KEY": factories.APP_AES_KEY,
         "FLOOR_CORP_ID": factories.CORP_ID,
     }
+    # On SQLite a project with one worker takes its turn too (on requests of its own), to show
+    # whether a second worker adds throughput or only waits for the write lock.
+    single = engine.dialect.name == "sqlite" and args.workers > 1
     with (
         gunicorn("bench.floor_app:create()", args.workers, floor_env) as floor_port,
         gunicorn("bot.wsgi:app", args.workers, {"GROUPBOT_CONFIG": str(config)}) as project_port,
+        gunicorn("bot.wsgi:app", 1, {"GROUPBOT_CONFIG": str(config)}) if single else nullcontext(0) as single_port,
     ):
         for command in args.commands.split(","):
-            # Warm both: every worker imports, connects and fills its statement caches before the clock starts.
+            # Warm all: every worker imports, connects and fills its statement caches before the clock starts.
             warm = sealed_requests(command, 100, "warm")
-            load("python", floor_port, warm, args.connections, workdir)
-            load("python", project_port, warm, args.connections, workdir)
+            for port in (floor_port, project_port, single_port):
+                if port:
+                    load("python", port, warm, args.connections, workdir)
             migrate_empty(engine)
             requests = sealed_requests(command, args.requests, "m")
+            own = sealed_requests(command, args.requests, "s") if single else []
             # Floor and project take turns on slices of the requests, so a neighbour's load that comes
             # and goes on a shared machine weighs on both sides of the ratio alike.
-            rounds = [requests[i :: args.rounds] for i in range(args.rounds)]
-            floor_runs, project_runs = [], []
-            for batch in rounds:
+            floor_runs, project_runs, single_runs = [], [], []
+            for i in range(args.rounds):
+                batch = requests[i :: args.rounds]
                 floor_runs.append(load(loader, floor_port, batch, args.connections, workdir))
                 project_runs.append(load(loader, project_port, batch, args.connections, workdir))
+                if single:
+                    single_runs.append(load(loader, single_port, own[i :: args.rounds], args.connections, workdir))
             floor, project = combined(floor_runs), combined(project_runs)
+            expected = args.requests * (2 if single else 1)
             rows = count_rows(engine, command)
-            short = {name: n for name, n in rows.items() if n != args.requests}
+            short = {name: n for name, n in rows.items() if n != expected}
             label = f"{engine.dialect.name} {command}"
-            for name, figures in (("floor", floor), ("project", project)):
+            shown = [("floor", floor), ("project", project)]
+            if single:
+                shown.append(("project, one worker", combined(single_runs)))
+            for name, figures in shown:
                 print(
                     f"{label} {name:<8} {figures.rate:7.0f} req/s  p50 {figures.p50_ms:6.1f} ms"
                     f"  p99 {figures.p99_ms:6.1f} ms"
                 )
             print(f"{label} ratio    {project.rate / floor.rate:.2f}x")
+            if single:
+                print(f"{label} {args.workers} workers / 1 worker: {project.rate / combined(single_runs).rate:.2f}x")
             if floor.bad or project.bad or short:
                 print(f"{label} NOT ALL DONE: floor non-200 {floor.bad}, project non-200 {project.bad}, rows {rows}")
             else:
