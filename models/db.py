@@ -66,7 +66,7 @@ def _writer_lock_connection(lock_path: str) -> type[sqlite3.Connection]:
     """A sqlite3 connection class whose transactions hold an exclusive lock on `lock_path` while open.
 
     SQLite's own busy handler sleeps in steps of up to 25 ms inside BEGIN IMMEDIATE, so two
-    processes were slower than one. Waiting on this lock instead starts the next writer within 2 ms of
+    processes were slower than one. Waiting on this lock instead starts the next writer within 0.5 ms of
     the commit; each connection opens its own descriptor, so threads and processes queue alike.
     """
 
@@ -81,9 +81,9 @@ def _writer_lock_connection(lock_path: str) -> type[sqlite3.Connection]:
                 return
             # Short naps rather than one blocking call: the wait stays bounded by the busy timeout (a
             # writer that never commits gives "database is locked", as before, not a hang), and the
-            # next writer still starts within 2 ms of the commit.
+            # next writer still starts within half a millisecond of the commit.
             deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-            nap = 0.0002
+            nap = 0.0001
             while True:
                 try:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,7 +92,7 @@ def _writer_lock_connection(lock_path: str) -> type[sqlite3.Connection]:
                     if time.monotonic() > deadline:
                         raise sqlite3.OperationalError("database is locked") from None
                     time.sleep(nap)
-                    nap = min(nap * 2, 0.002)
+                    nap = min(nap * 2, 0.0005)
             self._locked = True
 
         def _unlock(self) -> None:
