@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache groupbot.db groupbot.db-wal groupbot.db-shm
+	rm -rf $(VENV) .pytest_cache groupbot.db groupbot.db-wal groupbot.db-shm groupbot.db-writer.lock
 
 jssdk:
 	rm -rf .jssdk && mkdir .jssdk

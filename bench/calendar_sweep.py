@@ -36,7 +36,7 @@ from tests.scheduler.harness import local  # noqa: E402
 REGIONS = ("华东", "华南", "华北", "西南")
 
 
-def build_config(groups: int, entries: int) -> Config:
+def build_config(groups: int, entries: int, *, to_all: bool = False) -> Config:
     data = {
         "timezone": "Asia/Shanghai",
         "groups": [
@@ -47,7 +47,7 @@ def build_config(groups: int, entries: int) -> Config:
             {
                 "id": f"e{n:03d}",
                 "when": {"time": "10:00"},
-                "to": {"tags": [REGIONS[n % 4]]},
+                "to": {"all": True} if to_all else {"tags": [REGIONS[n % 4]]},
                 "content": {"text": f"第{n}条：{{date}}（{{weekday}}）上新"},
             }
             for n in range(entries)
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=500)
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--schedulers", type=int, default=4)
+    parser.add_argument("--to-all", action="store_true", help="every entry to every group (the widest fan-out)")
     parser.add_argument("--database-url")
     args = parser.parse_args()
 
@@ -75,7 +76,7 @@ def main() -> None:
         engine = make_engine(url, **({} if url.startswith("sqlite") else {"pool_size": args.schedulers + 2}))
         migrate_empty(engine)
         factory = make_session_factory(engine)
-        config = build_config(args.groups, args.entries)
+        config = build_config(args.groups, args.entries, to_all=args.to_all)
         run_calendar(factory, config, local(2026, 11, 23, 9, 59), worker="bench")
         at = local(2026, 11, 23, 10, 0, 30)
         print(f"database: {engine.url.get_backend_name()}, groups: {args.groups}, entries: {args.entries}")

@@ -19,6 +19,7 @@ from bot.router import Router
 from bot.telemetry.context import note_event
 from bot.telemetry.metrics import HANDLER_SECONDS
 from models.activity import record_activity
+from models.db import retry_if_disconnected
 from models.membership import SYSTEM_SENDER
 from models.processed_event import claim_event, store_reply, stored_reply
 
@@ -65,7 +66,7 @@ class Dispatcher:
     def handle(self, event: Event) -> Outcome:
         """Process `event` once; a repeat returns the first answer and changes nothing."""
         started = time.perf_counter()
-        outcome = self._handle(event)
+        outcome = retry_if_disconnected(lambda: self._handle_once(event))
         HANDLER_SECONDS.labels(event.source).observe(time.perf_counter() - started)
         note_event(
             dedup_key=event.dedup_key,
@@ -73,9 +74,11 @@ class Dispatcher:
             user_id=event.user_id,
             outcome="duplicate" if outcome.duplicate else "handled",
         )
+        if outcome.queued and self._on_queued is not None:
+            self._on_queued()
         return outcome
 
-    def _handle(self, event: Event) -> Outcome:
+    def _handle_once(self, event: Event) -> Outcome:
         config = self._config()
         key = event.dedup_key
         now = self._clock.now()
@@ -120,6 +123,4 @@ class Dispatcher:
                     outcome.queued += 1
             if outcome.passive:
                 store_reply(session, key, outcome.passive_text)
-        if outcome.queued and self._on_queued is not None:
-            self._on_queued()
         return outcome

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +47,28 @@ def queue_reply(
     slot, a nudge), a key naming that work; such a reply must say where it goes. `urgent` lets a push skip
     quiet hours (an operator's `groupbot send --now`). Returns None when the reply has nowhere to go.
     """
+    values = _outbox_values(reply, now, origin=origin, not_before=not_before, urgent=urgent)
+    return None if values is None else outbox_rows.add_message(session, **values)
+
+
+def queue_replies(session: Session, replies: Sequence[Reply], now: datetime, *, origin: str) -> list[int]:
+    """Queue many replies of one job (a calendar slot's fan-out) in one INSERT; return their row ids in order.
+
+    The batch form of `queue_reply`, for work no event triggered: every reply must name its chat or
+    user, and each row is exactly the one `queue_reply` would write.
+    """
+    rows = []
+    for reply in replies:
+        values = _outbox_values(reply, now, origin=origin, not_before=None, urgent=False)
+        if values is None:
+            raise ValueError("a reply queued in a batch must say where it goes")
+        rows.append(values)
+    return outbox_rows.add_messages(session, rows)
+
+
+def _outbox_values(
+    reply: Reply, now: datetime, *, origin: Event | str, not_before: datetime | None, urgent: bool
+) -> dict[str, Any] | None:
     event = origin if isinstance(origin, Event) else None
     answers = event is not None and (
         reply.answers_origin or (reply.to_user is not None and reply.to_user == event.user_id)
@@ -81,16 +105,15 @@ def queue_reply(
                 origin_key(origin),
             )
             channel = CHANNEL_KF
-    return outbox_rows.add_message(
-        session,
-        channel=channel,
-        target_kind=kind,
-        target=target,
-        payload=payload,
-        now=now,
-        origin=origin_key(origin),
-        not_before=not_before,
-    )
+    return {
+        "channel": channel,
+        "target_kind": kind,
+        "target": target,
+        "payload": payload,
+        "now": now,
+        "origin": origin_key(origin),
+        "not_before": not_before,
+    }
 
 
 def is_external(user_id: str) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Integer, String, func, select, update
+from sqlalchemy import CheckConstraint, Integer, String, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, one_of, rowcount
+from models.base import Base, UTCDateTime, core, one_of
 from models.membership import Membership
 
 
@@ -46,6 +47,17 @@ class ActivityHour(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
+def _count_statement(dialect: str) -> Any:
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(ActivityHour).on_conflict_do_update(
+        index_elements=["chat_id", "user_id", "hour", "kind"], set_={"count": ActivityHour.count + 1}
+    )
+
+
+# Built once: every check-in, answer and chat message counts here.
+_COUNT = {dialect: _count_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 def _hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
@@ -57,15 +69,8 @@ def record_activity(session: Session, *, chat_id: str | None, user_id: str, at: 
     if at.tzinfo is None:
         raise ValueError("record_activity needs an aware datetime")
     values = {"chat_id": chat_id or DIRECT, "user_id": user_id, "hour": _hour_of(at), "kind": kind, "count": 1}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ActivityHour).values(**values)
     # One atomic upsert: concurrent events of the same member in the same hour never lose a count.
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["chat_id", "user_id", "hour", "kind"], set_={"count": ActivityHour.count + 1}
-        )
-    )
+    core(session).execute(_COUNT[session.get_bind().dialect.name], values)
     if chat_id:
         mark_active(session, chat_id=chat_id, user_id=user_id, at=at)
 
@@ -75,17 +80,20 @@ def mark_active(session: Session, *, chat_id: str, user_id: str, at: datetime) -
 
     Returns whether it moved: the caller decides what coming back means (reactivation counts it).
     """
-    moved = session.execute(
-        update(Membership)
-        .where(
-            Membership.chat_id == chat_id,
-            Membership.user_id == user_id,
-            (Membership.last_active_at.is_(None)) | (Membership.last_active_at < at),
-        )
-        .values(last_active_at=at)
-        .execution_options(synchronize_session=False)
+    moved = core(session).execute(_MARK_ACTIVE, {"b_chat": chat_id, "b_user": user_id, "b_at": at})
+    return bool(moved.rowcount == 1)
+
+
+# Built once: every message heard in a group moves its sender's last activity.
+_MARK_ACTIVE = (
+    update(Membership)
+    .where(
+        Membership.chat_id == bindparam("b_chat"),
+        Membership.user_id == bindparam("b_user"),
+        (Membership.last_active_at.is_(None)) | (Membership.last_active_at < bindparam("b_at")),
     )
-    return bool(rowcount(moved) == 1)
+    .values(last_active_at=bindparam("b_at"))
+)
 
 
 def mark_active_in(session: Session, *, chat_ids: list[str], user_id: str, at: datetime) -> list[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult, Dialect, Result
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
 from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -79,17 +80,35 @@ def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]
     ON CONFLICT DO NOTHING never aborts the surrounding transaction, and on PostgreSQL a second
     writer of the same key waits for the first to commit, so exactly one caller wins.
     """
-    dialect = session.get_bind().dialect.name
-    stmt: postgresql.Insert | sqlite.Insert
+    stmt = _absent_insert(model, session.get_bind().dialect.name)
+    # Core on the session's connection, with bound parameters: the statement is built once and its
+    # compiled form cached, not rebuilt (and its cache key regenerated) on every call.
+    return core(session).execute(stmt, values).first() is not None
+
+
+def core(session: Session) -> Connection:
+    """The session's connection, for a prebuilt Core statement, after the autoflush an ORM statement would do.
+
+    Objects the caller added or changed reach the database first, exactly as before the statement
+    went Core; a session with nothing pending pays only a check.
+    """
+    if session.autoflush:
+        session.flush()
+    return session.connection()
+
+
+@functools.cache
+def _absent_insert(model: type[Base], dialect: str) -> Any:
+    insert: Any
     if dialect == "postgresql":
-        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+        insert = postgresql.insert
     elif dialect == "sqlite":
-        stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+        insert = sqlite.insert
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
     # RETURNING, not rowcount: psycopg 3 reports -1 for ON CONFLICT inserts.
     primary_key = list(model.__table__.primary_key)
-    return session.execute(stmt.returning(*primary_key)).first() is not None
+    return insert(model.__table__).on_conflict_do_nothing().returning(*primary_key)
 
 
 def width(column: Any) -> int:

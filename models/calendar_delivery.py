@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, Integer, String, select, update
+from sqlalchemy import CheckConstraint, Date, Integer, String, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent, one_of
+from models.base import Base, UTCDateTime, core, insert_if_absent, one_of
 
 
 class DeliveryStatus(StrEnum):
@@ -119,3 +121,58 @@ def advance(session: Session, name: str, until: datetime) -> None:
         .values(checked_until=until)
         .execution_options(synchronize_session=False)
     )
+
+
+def claim_many(
+    session: Session,
+    *,
+    entry_id: str,
+    local_date: date,
+    statuses: dict[str, str],
+    slot_at: datetime,
+    worker: str,
+    now: datetime,
+) -> set[str]:
+    """Record the slot for each chat of `statuses` (chat -> status) in one INSERT; return the chats it claimed."""
+    if not statuses:
+        return set()
+    dml: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # Sorted so two schedulers claiming the same chats take their index locks in one order (no deadlock).
+    rows = [
+        {
+            "entry_id": entry_id,
+            "local_date": local_date,
+            "chat_id": chat_id,
+            "slot_at": slot_at,
+            "status": statuses[chat_id],
+            "outbox_id": None,
+            "claimed_by": worker,
+            "created_at": now,
+        }
+        for chat_id in sorted(statuses)
+    ]
+    # A list of parameters, not a VALUES clause built per call: SQLAlchemy compiles the statement once
+    # and sends the rows in multi-row batches ("insertmanyvalues").
+    stmt = dml(CalendarDelivery).on_conflict_do_nothing().returning(CalendarDelivery.chat_id)
+    return set(core(session).execute(stmt, rows).scalars())
+
+
+_ATTACH = (
+    update(CalendarDelivery)
+    .where(
+        CalendarDelivery.entry_id == bindparam("b_entry"),
+        CalendarDelivery.local_date == bindparam("b_date"),
+        CalendarDelivery.chat_id == bindparam("b_chat"),
+    )
+    .values(outbox_id=bindparam("b_outbox"))
+)
+
+
+def attach_outboxes(session: Session, entry_id: str, local_date: date, outbox_ids: dict[str, int]) -> None:
+    """Note which outbox row carries each claimed delivery (chat -> outbox id), in one batch."""
+    if outbox_ids:
+        params = [
+            {"b_entry": entry_id, "b_date": local_date, "b_chat": chat, "b_outbox": row}
+            for chat, row in outbox_ids.items()
+        ]
+        core(session).execute(_ATTACH, params)

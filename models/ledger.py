@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import (
     CheckConstraint,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -21,9 +22,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, core, insert_if_absent
 
 # Reasons that are not earnings: they never count toward tiers, leaderboards or the daily cap.
 NOT_EARNED = frozenset({"refund", "redeem"})
@@ -98,6 +100,58 @@ def lock_account(session: Session, user_id: str, at: datetime) -> PointsAccount:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
+def _lock_statement(dialect: str, *, with_user: bool = False) -> Any:
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = PointsAccount.__table__
+    stmt = insert(table).values(user_id=bindparam("b_user"), balance=0, earned=0, updated_at=bindparam("b_at"))
+    # The no-op DO UPDATE is what locks an existing row (as FOR UPDATE would) and hands back its
+    # latest committed balance: create-or-lock-and-read in one round trip instead of three.
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.user_id], set_={"user_id": stmt.excluded.user_id})
+    if with_user:
+        return stmt.returning(table.c.user_id, table.c.balance, table.c.earned)
+    return stmt.returning(table.c.balance, table.c.earned)
+
+
+_LOCK = {dialect: _lock_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_LOCK_MANY = {dialect: _lock_statement(dialect, with_user=True) for dialect in ("postgresql", "sqlite")}
+_CREDIT = (
+    update(PointsAccount)
+    .where(
+        PointsAccount.user_id == bindparam("b_user"),
+        PointsAccount.balance + bindparam("b_applied") >= 0,
+    )
+    .values(
+        balance=PointsAccount.balance + bindparam("b_applied"),
+        earned=PointsAccount.earned + bindparam("b_gain"),
+        updated_at=bindparam("b_at"),
+    )
+    .returning(PointsAccount.balance, PointsAccount.earned)
+)
+
+
+# The same move without RETURNING, so many rows can go in one executemany.
+_CREDIT_MANY = (
+    update(PointsAccount)
+    .where(PointsAccount.user_id == bindparam("b_user"))
+    .values(
+        balance=PointsAccount.balance + bindparam("b_applied"),
+        earned=PointsAccount.earned + bindparam("b_gain"),
+        updated_at=bindparam("b_at"),
+    )
+)
+
+
+def _lock_balance(session: Session, user_id: str, at: datetime) -> tuple[int, int]:
+    """Create the member's account if needed, lock it until the transaction ends; return (balance, earned)."""
+    stmt = _LOCK[session.get_bind().dialect.name]
+    row = core(session).execute(stmt, {"b_user": user_id, "b_at": at}).one()
+    return int(row.balance), int(row.earned)
+
+
+def _known_key(session: Session, key: str) -> bool:
+    return session.scalar(select(PointsEntry.id).where(PointsEntry.key == key)) is not None
+
+
 def earned_on(session: Session, user_id: str, day: date, *, capped_only: bool = False) -> int:
     """Return the points `user_id` earned on business `day` (only capped reasons with `capped_only`)."""
     excluded = UNCAPPED if capped_only else NOT_EARNED
@@ -154,17 +208,18 @@ def post(
     if delta < 0 and session.get(PointsAccount, user_id) is None:
         # Nothing to take from a member who never had points; refuse without creating an account.
         return PostResult("insufficient", 0, 0, 0, 0)
-    account = lock_account(session, user_id, at)
-    balance, earned_before = account.balance, account.earned
-    if session.scalar(select(PointsEntry.id).where(PointsEntry.key == key)) is not None:
-        return PostResult("duplicate", 0, balance, earned_before, earned_before)
+    # Three round trips on the common path: lock-and-read the account, insert the row (its unique
+    # key is the idempotency check), move the balance. The key is looked up first only when the
+    # answer would otherwise be "capped" or "insufficient", so a repeat still reports "duplicate".
+    balance, earned_before = _lock_balance(session, user_id, at)
+    unchanged = (balance, earned_before, earned_before)
     applied = delta
     if delta > 0 and daily_cap is not None and reason not in UNCAPPED:
         applied = min(delta, max(daily_cap - earned_on(session, user_id, day, capped_only=True), 0))
         if applied == 0:
-            return PostResult("capped", 0, balance, earned_before, earned_before)
+            return PostResult("duplicate" if _known_key(session, key) else "capped", 0, *unchanged)
     if balance + applied < 0:
-        return PostResult("insufficient", 0, balance, earned_before, earned_before)
+        return PostResult("duplicate" if _known_key(session, key) else "insufficient", 0, *unchanged)
     inserted = insert_if_absent(
         session,
         PointsEntry,
@@ -181,17 +236,107 @@ def post(
         },
     )
     if not inserted:
-        return PostResult("duplicate", 0, balance, earned_before, earned_before)
+        return PostResult("duplicate", 0, *unchanged)
     gain = applied if applied > 0 and reason not in NOT_EARNED else 0
     # Conditional even under the lock: the balance can never be driven below zero by any path.
-    row = session.execute(
-        update(PointsAccount)
-        .where(PointsAccount.user_id == user_id, PointsAccount.balance + applied >= 0)
-        .values(balance=PointsAccount.balance + applied, earned=PointsAccount.earned + gain, updated_at=at)
-        .returning(PointsAccount.balance, PointsAccount.earned)
-        .execution_options(synchronize_session=False)
-    ).one()
+    params = {"b_user": user_id, "b_applied": applied, "b_gain": gain, "b_at": at}
+    row = core(session).execute(_CREDIT, params).one()
     return PostResult("posted", applied, row.balance, earned_before, row.earned)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One member's share of a batch credit: points to add under an idempotency key."""
+
+    user_id: str
+    delta: int
+    key: str
+
+
+def post_many(
+    session: Session,
+    credits: list[Credit],
+    *,
+    reason: str,
+    actor: str,
+    at: datetime,
+    day: date,
+    chat_id: str | None = None,
+    note: str | None = None,
+    daily_cap: int | None = None,
+) -> dict[str, PostResult]:
+    """Credit many members at once (a quiz or group-buy close), each exactly as `post` would; results by user.
+
+    Set-based: the accounts are created and locked in one statement (in user order, so two batches
+    cannot deadlock), the day's earnings read in one, the rows inserted in one batch (their unique
+    keys decide duplicates) and the balances moved in one batch. Each member appears at most once.
+    """
+    if not credits:
+        return {}
+    if len({c.user_id for c in credits}) != len(credits) or any(c.delta <= 0 for c in credits):
+        raise ValueError("post_many credits each member once, with positive points")
+    users = sorted(c.user_id for c in credits)
+    lock = _LOCK_MANY[session.get_bind().dialect.name]
+    found = core(session).execute(lock, [{"b_user": user, "b_at": at} for user in users])
+    locked = {row.user_id: (int(row.balance), int(row.earned)) for row in found}
+    earned_today: dict[str, int] = {}
+    if daily_cap is not None and reason not in UNCAPPED:
+        totals = session.execute(
+            select(PointsEntry.user_id, func.sum(PointsEntry.delta))
+            .where(
+                PointsEntry.user_id.in_(users),
+                PointsEntry.day == day,
+                PointsEntry.delta > 0,
+                PointsEntry.reason.not_in(UNCAPPED),
+            )
+            .group_by(PointsEntry.user_id)
+        )
+        earned_today = {user: int(total or 0) for user, total in totals}
+    results: dict[str, PostResult] = {}
+    applied: dict[str, int] = {}
+    for credit in credits:
+        amount = credit.delta
+        if daily_cap is not None and reason not in UNCAPPED:
+            amount = min(amount, max(daily_cap - earned_today.get(credit.user_id, 0), 0))
+        if amount == 0:
+            balance, earned = locked[credit.user_id]
+            capped: PostStatus = "duplicate" if _known_key(session, credit.key) else "capped"
+            results[credit.user_id] = PostResult(capped, 0, balance, earned, earned)
+        else:
+            applied[credit.user_id] = amount
+    rows = [
+        {
+            "key": c.key,
+            "user_id": c.user_id,
+            "chat_id": chat_id,
+            "delta": applied[c.user_id],
+            "reason": reason,
+            "note": note,
+            "actor": actor,
+            "day": day,
+            "created_at": at,
+        }
+        for c in credits
+        if c.user_id in applied
+    ]
+    inserted: set[str] = set()
+    if rows:
+        dml: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = dml(PointsEntry).on_conflict_do_nothing().returning(PointsEntry.user_id)
+        inserted = set(core(session).execute(stmt, rows).scalars())
+    moves = []
+    for user, amount in applied.items():
+        balance, earned = locked[user]
+        if user not in inserted:
+            results[user] = PostResult("duplicate", 0, balance, earned, earned)
+            continue
+        gain = amount if reason not in NOT_EARNED else 0
+        moves.append({"b_user": user, "b_applied": amount, "b_gain": gain, "b_at": at})
+        results[user] = PostResult("posted", amount, balance + amount, earned, earned + gain)
+    if moves:
+        # The accounts are locked by this transaction, so the balances computed above are the ones written.
+        core(session).execute(_CREDIT_MANY, moves)
+    return results
 
 
 def account_of(session: Session, user_id: str) -> tuple[int, int]:

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, insert, or_, select, update
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
-from models.base import Base, UTCDateTime, one_of, rowcount
+from models.base import Base, UTCDateTime, core, one_of, rowcount
 
 
 class OutboxStatus(StrEnum):
@@ -78,20 +78,53 @@ def add_message(
     not_before: datetime | None = None,
 ) -> OutboxMessage:
     """Queue one message for delivery as soon as a drainer runs, or not before `not_before`."""
-    row = OutboxMessage(
-        channel=channel,
-        target_kind=target_kind,
-        target=target,
-        payload=payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=not_before or now,
-        created_at=now,
-        origin=origin,
-    )
+    values: dict[str, Any] = {
+        "channel": channel,
+        "target_kind": target_kind,
+        "target": target,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+        "sent_at": None,
+        "claimed_by": None,
+        "claimed_at": None,
+        "last_error": None,
+        "origin": origin,
+    }
+    # A Core INSERT built once (every request queues its answer here), not an ORM flush; the object
+    # handed back is the row as written, attached to the session like a loaded one.
+    row_id = core(session).execute(_ADD_MESSAGE, values).scalar_one()
+    row = OutboxMessage(id=row_id, **values)
+    make_transient_to_detached(row)
     session.add(row)
-    session.flush()
     return row
+
+
+_ADD_MESSAGE = insert(OutboxMessage).returning(OutboxMessage.id)
+
+
+def add_messages(session: Session, messages: list[dict[str, Any]]) -> list[int]:
+    """Queue many messages (each given as `add_message`'s arguments) in one INSERT; return their ids in order."""
+    if not messages:
+        return []
+    rows = [
+        {
+            "channel": m["channel"],
+            "target_kind": m["target_kind"],
+            "target": m["target"],
+            "payload": m["payload"],
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": m.get("not_before") or m["now"],
+            "created_at": m["now"],
+            "origin": m.get("origin"),
+        }
+        for m in messages
+    ]
+    stmt = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
 
 
 def rewrite_pending(session: Session, message_id: int, payload: dict[str, Any]) -> bool:

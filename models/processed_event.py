@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text, select
+from sqlalchemy import String, Text, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, core, insert_if_absent
 
 
 class ProcessedEvent(Base):
@@ -48,11 +48,16 @@ def claim_event(
     )
 
 
+_STORE_REPLY = (
+    update(ProcessedEvent)
+    .where(ProcessedEvent.dedup_key == bindparam("key"))
+    .values(reply_text=bindparam("reply_text"))
+)
+
+
 def store_reply(session: Session, dedup_key: str, reply_text: str | None) -> None:
-    """Remember the passive answer given to this event."""
-    row = session.get(ProcessedEvent, dedup_key)
-    if row is not None:
-        row.reply_text = reply_text
+    """Remember the passive answer given to this event (one UPDATE, no read first)."""
+    core(session).execute(_STORE_REPLY, {"key": dedup_key, "reply_text": reply_text})
 
 
 def stored_reply(session: Session, dedup_key: str) -> str | None:

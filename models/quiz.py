@@ -210,6 +210,14 @@ def set_award(session: Session, answer: QuizAnswer, *, points: int, won: bool) -
     session.flush()
 
 
+def set_awards(session: Session, awards: list[tuple[QuizAnswer, int, bool]]) -> None:
+    """Remember what each answer earned (answer, points, won) when its quiz closed, in one flush."""
+    for answer, points, won in awards:
+        answer.points = points
+        answer.won = won
+    session.flush()
+
+
 def standings(session: Session, *, chat_id: str | None, since: date | None, limit: int) -> list[tuple[str, int, int]]:
     """Return (user_id, prizes won, quiz points) in `chat_id` (everywhere if None) from `since` on, best first."""
     wins = func.sum(case((QuizAnswer.won.is_(True), 1), else_=0)).label("wins")

@@ -529,21 +529,19 @@ def _credit_points(session: Session, config: Config, deal: Deal, confirmed: list
     if not points:
         return
     day = POINTS_SECTION.of(config).day(now, config.zone)
-    for signup in confirmed:
-        # Keyed per deal and member: a second close (or a retried one) can never credit twice.
-        ledger.post(
-            session,
-            user_id=signup.user_id,
-            delta=points,
-            reason="groupbuy",
-            key=f"groupbuy:{deal.id}:{signup.user_id}",
-            actor="system",
-            at=now,
-            day=day,
-            chat_id=deal.chat_id,
-            note=deal.code,
-            daily_cap=POINTS_SECTION.of(config).cap,
-        )
+    # Keyed per deal and member: a second close (or a retried one) can never credit twice.
+    members = dict.fromkeys(signup.user_id for signup in confirmed)
+    ledger.post_many(
+        session,
+        [ledger.Credit(user_id=user, delta=points, key=f"groupbuy:{deal.id}:{user}") for user in members],
+        reason="groupbuy",
+        actor="system",
+        at=now,
+        day=day,
+        chat_id=deal.chat_id,
+        note=deal.code,
+        daily_cap=POINTS_SECTION.of(config).cap,
+    )
 
 
 def close_due_groupbuys(session_factory: sessionmaker[Session], config: Config, now: datetime) -> int:

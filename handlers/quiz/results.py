@@ -38,33 +38,40 @@ def close_quiz(session: Session, config: Config, quiz_id: int, *, now: datetime,
     answers = quizzes.answers_of(session, quiz.id)
     day = POINTS_SECTION.of(config).day(now, config.zone)
     prizes = list(quiz.points_by_rank)
+    ranked = [answer for answer in answers if answer.correct and answer.rank is not None]
+    due = {}
+    for answer in ranked:
+        rank = int(answer.rank or 0)
+        due[answer.user_id] = prizes[rank - 1] if rank <= len(prizes) else quiz.participation_points
+    # Set-based: every winner's points in a few statements, not a ledger post per answer.
+    credits = [
+        ledger.Credit(user_id=user, delta=points, key=f"quiz:{quiz.id}:{user}")
+        for user, points in due.items()
+        if points > 0
+    ]
+    posted = ledger.post_many(
+        session,
+        credits,
+        reason="quiz",
+        actor=quiz.started_by,
+        at=now,
+        day=day,
+        chat_id=quiz.chat_id,
+        daily_cap=POINTS_SECTION.of(config).cap,
+    )
     winners: list[tuple[int, str, int]] = []
     others = 0
-    for answer in answers:
-        if not answer.correct or answer.rank is None:
-            continue
-        won = answer.rank <= len(prizes)
-        points = prizes[answer.rank - 1] if won else quiz.participation_points
-        credited = 0
-        if points > 0:
-            posted = ledger.post(
-                session,
-                user_id=answer.user_id,
-                delta=points,
-                reason="quiz",
-                key=f"quiz:{quiz.id}:{answer.user_id}",
-                actor=quiz.started_by,
-                at=now,
-                day=day,
-                chat_id=quiz.chat_id,
-                daily_cap=POINTS_SECTION.of(config).cap,
-            )
-            credited = posted.applied
-        quizzes.set_award(session, answer, points=credited, won=won)
+    awards = []
+    for answer in ranked:
+        rank = int(answer.rank or 0)
+        won = rank <= len(prizes)
+        credited = posted[answer.user_id].applied if answer.user_id in posted else 0
+        awards.append((answer, credited, won))
         if won:
-            winners.append((answer.rank, answer.user_id, credited))
+            winners.append((rank, answer.user_id, credited))
         else:
             others += 1
+    quizzes.set_awards(session, awards)
     text = result_text(session, config, quiz, answers_count=len(answers), winners=winners, others=others)
     mentions = tuple(user for _, user, _ in winners)
     queue_reply(session, Reply(text, to_chat=quiz.chat_id, mentions=mentions), now, origin=f"quiz:{quiz.id}:result")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config.core import Config
 from bot.config.fill import fill
-from bot.outbox import CHANNEL_GROUP, queue_reply
+from bot.outbox import CHANNEL_GROUP, queue_replies
 from bot.replies import Reply
 from bot.transports.limiter import days_in_month, window
 from handlers.kf import kf_link
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 CURSOR = "calendar"
 # After a long outage only this far back is looked at; anything older is long past its grace anyway.
 MAX_LOOKBACK = timedelta(days=31)
+# Chats claimed and queued per transaction in a fan-out: few round trips, bounded statement size.
+FAN_OUT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -131,52 +133,71 @@ def deliver(
 ) -> tuple[int, int, int]:
     """Claim the slot for each of its chats; queue the post (or record the skip). Return (claimed, already, capped).
 
-    Each chat's claim and its outbox row commit together, so a crash between chats leaves the claimed
-    ones posted once and the rest for the next pass.
+    Chats go in batches of `FAN_OUT_BATCH`, each one transaction of a few set-based statements (claim
+    all, queue all, attach all): a batch's claims and outbox rows commit together, so a crash between
+    batches leaves the claimed chats posted once and the rest for the next pass.
     """
+    post = None if late else render(config, slot)
+    # {kf_link} is each customer group's own link: content that uses it is rendered per chat, the rest once.
+    per_chat = post is not None and _uses_kf_link(slot.content)
+
+    def post_for(session: Session, chat_id: str) -> Reply:
+        assert post is not None
+        return render(config, slot, kf_link(session, config, chat_id) or "") if per_chat else post
+
     claimed = already = capped = 0
     with session_factory() as session:
-        # One read spares a transaction per group on the sweeps that find the slot done (the claim still decides).
+        # One read spares the work on the sweeps that find the slot done (the claim still decides).
         done = {chat for _, _, chat in calendar_delivery.recorded(session, [slot.entry.id], [slot.local_date])}
-    for chat_id in slot.chats:
-        if chat_id in done:
-            already += 1
-            continue
+    pending = [chat_id for chat_id in dict.fromkeys(slot.chats) if chat_id not in done]
+    already += len(slot.chats) - len(pending)
+    origin = f"calendar:{slot.entry.id}:{slot.local_date.isoformat()}"
+    for start in range(0, len(pending), FAN_OUT_BATCH):
+        batch = pending[start : start + FAN_OUT_BATCH]
         with session_factory.begin() as session:
-            status = "skipped" if late else "queued"
-            if not late and cap_spent(session, config, chat_id, now):
-                status = "over_cap"
-            if not calendar_delivery.claim(
+            statuses = {}
+            for chat_id in batch:
+                status = "skipped" if late else "queued"
+                if not late and cap_spent(session, config, chat_id, now):
+                    status = "over_cap"
+                statuses[chat_id] = status
+            won = calendar_delivery.claim_many(
                 session,
                 entry_id=slot.entry.id,
                 local_date=slot.local_date,
-                chat_id=chat_id,
+                statuses=statuses,
                 slot_at=slot.at,
-                status=status,
                 worker=worker,
                 now=now,
-            ):
-                already += 1
-                continue
-            claimed += 1
-            if status == "over_cap":
-                capped += 1
-                log.warning(
-                    "calendar %s not posted to customer group %s: its monthly task cap is spent "
-                    "(it would wait until next month)",
-                    slot.entry.id,
-                    chat_id,
-                )
-                continue
-            if late:
-                continue
-            # Rendered per chat: {kf_link} is each customer group's own link.
-            post = render(config, slot, kf_link(session, config, chat_id) or "")
-            origin = f"calendar:{slot.entry.id}:{slot.local_date.isoformat()}"
-            row = queue_reply(session, replace(post, to_chat=chat_id), now, origin=origin)
-            assert row is not None  # addressed to a chat, so never dropped
-            calendar_delivery.attach_outbox(session, slot.entry.id, slot.local_date, chat_id, row.id)
+            )
+            already += len(batch) - len(won)
+            claimed += len(won)
+            to_post = []
+            for chat_id in batch:
+                if chat_id not in won:
+                    continue
+                if statuses[chat_id] == "over_cap":
+                    capped += 1
+                    log.warning(
+                        "calendar %s not posted to customer group %s: its monthly task cap is spent "
+                        "(it would wait until next month)",
+                        slot.entry.id,
+                        chat_id,
+                    )
+                elif post is not None:
+                    to_post.append(chat_id)
+            if post is not None and to_post:
+                posts = [replace(post_for(session, chat), to_chat=chat) for chat in to_post]
+                rows = queue_replies(session, posts, now, origin=origin)
+                carried = dict(zip(to_post, rows, strict=True))
+                calendar_delivery.attach_outboxes(session, slot.entry.id, slot.local_date, carried)
     return claimed, already, capped
+
+
+def _uses_kf_link(content: CalendarContent) -> bool:
+    news = content.news
+    texts = [content.text or "", content.markdown or "", news.title if news else "", news.description if news else ""]
+    return any("{kf_link}" in text for text in texts)
 
 
 def cap_spent(session: Session, config: Config, chat_id: str, now: datetime) -> bool:

@@ -162,3 +162,59 @@ def test_audit_sees_one_snapshot_while_points_are_posted(factory: sessionmaker[S
             event.remove(session.connection(), "before_cursor_execute", write_between_reads)
     with factory() as session:
         assert ledger.audit(session) == []
+
+
+def test_post_many_gives_each_member_what_post_would(factory: sessionmaker[Session], engine: Engine) -> None:
+    """A close credits many at once: a new member, a retried key, one near the daily cap, one at it; the audit holds."""
+    post(factory, user_id="repeat", delta=5, key="quiz:9:repeat")
+    post(factory, user_id="near", delta=40, key="checkin:near", reason="checkin", daily_cap=50)
+    post(factory, user_id="full", delta=50, key="checkin:full", reason="checkin", daily_cap=50)
+    credits = [
+        ledger.Credit(user_id="fresh", delta=30, key="quiz:9:fresh"),
+        ledger.Credit(user_id="repeat", delta=5, key="quiz:9:repeat"),
+        ledger.Credit(user_id="near", delta=30, key="quiz:9:near"),
+        ledger.Credit(user_id="full", delta=30, key="quiz:9:full"),
+    ]
+    with factory.begin() as session:
+        results = ledger.post_many(
+            session, credits, reason="quiz", actor="system", at=AT, day=DAY, chat_id="wrA", daily_cap=50
+        )
+    got = {user: (r.status, r.applied, r.balance, r.earned) for user, r in results.items()}
+    assert got == {
+        "fresh": ("posted", 30, 30, 30),
+        "repeat": ("duplicate", 0, 5, 5),
+        "near": ("posted", 10, 50, 50),
+        "full": ("capped", 0, 50, 50),
+    }
+    assert balances(factory) == {"fresh": (30, 30), "repeat": (5, 5), "near": (50, 50), "full": (50, 50)}
+    assert count_rows(engine, PointsEntry) == 5
+    with factory() as session:
+        assert ledger.audit(session) == []
+    # Run again (a retried close): nothing moves.
+    with factory.begin() as session:
+        again = ledger.post_many(
+            session, credits, reason="quiz", actor="system", at=AT, day=DAY, chat_id="wrA", daily_cap=50
+        )
+    # The capped member got no row, so a retry is capped again, as `post` would say.
+    assert {user: r.status for user, r in again.items()} == {
+        "fresh": "duplicate",
+        "repeat": "duplicate",
+        "near": "duplicate",
+        "full": "capped",
+    }
+
+    assert count_rows(engine, PointsEntry) == 5
+
+
+def test_post_many_refuses_a_member_twice_or_a_debit(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as session, pytest.raises(ValueError):
+        ledger.post_many(
+            session,
+            [ledger.Credit("a", 1, "k1"), ledger.Credit("a", 1, "k2")],
+            reason="quiz",
+            actor="system",
+            at=AT,
+            day=DAY,
+        )
+    with factory.begin() as session, pytest.raises(ValueError):
+        ledger.post_many(session, [ledger.Credit("a", -1, "k1")], reason="quiz", actor="system", at=AT, day=DAY)

@@ -62,14 +62,18 @@ def test_first_start_does_not_post_slots_from_before_it_ever_ran(engine: Engine)
 
 
 def test_restart_in_the_middle_of_a_slot_posts_the_rest_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process dies after the first group's post was queued; the restarted one posts only the second group."""
+    """The process dies after the first group's post was queued; the restarted one posts only the second group.
+
+    A fan-out commits in batches; with batches of one group, the death falls between the two groups.
+    """
     factory = factory_for(engine)
     config = make_config([weekly()])
     clock = FrozenClock(local(2026, 11, 23, 9, 59))
     Scheduler(factory, lambda: config, clock).calendar()
     clock.set(local(2026, 11, 23, 10, 0, 5))
+    monkeypatch.setattr(content_calendar, "FAN_OUT_BATCH", 1)
 
-    real_add = outbox_rows.add_message
+    real_add = outbox_rows.add_messages
     calls = {"n": 0}
 
     def dies_on_second(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -78,12 +82,12 @@ def test_restart_in_the_middle_of_a_slot_posts_the_rest_once(engine: Engine, mon
             raise SystemExit("killed mid-slot")
         return real_add(*args, **kwargs)
 
-    monkeypatch.setattr(content_calendar.outbox_rows, "add_message", dies_on_second)
+    monkeypatch.setattr(outbox_rows, "add_messages", dies_on_second)
     with pytest.raises(SystemExit):
         Scheduler(factory, lambda: config, clock).calendar()
     assert [row.target for row in posts(factory)] == ["wr-team"]
 
-    monkeypatch.setattr(content_calendar.outbox_rows, "add_message", real_add)
+    monkeypatch.setattr(outbox_rows, "add_messages", real_add)
     clock.advance(seconds=40)
     restarted = Scheduler(factory, lambda: config, clock)  # a new process: a new lease holder
     clock.advance(seconds=31)  # the dead process's lease has lapsed
@@ -248,11 +252,11 @@ def test_a_slot_that_fails_to_queue_is_tried_again_and_later_slots_still_go(
     )
     clock = FrozenClock(local(2026, 11, 23, 9, 0))
     run_calendar(factory, config, clock.now(), worker="t")
-    real_claim = content_calendar.calendar_delivery.claim
-    monkeypatch.setattr(content_calendar.calendar_delivery, "claim", lambda *a, **k: 1 / 0)
+    real_claim = content_calendar.calendar_delivery.claim_many
+    monkeypatch.setattr(content_calendar.calendar_delivery, "claim_many", lambda *a, **k: 1 / 0)
     clock.set(local(2026, 11, 23, 10, 0, 20))
     assert run_calendar(factory, config, clock.now(), worker="t").failed == 1
-    monkeypatch.setattr(content_calendar.calendar_delivery, "claim", real_claim)
+    monkeypatch.setattr(content_calendar.calendar_delivery, "claim_many", real_claim)
     clock.set(local(2026, 11, 23, 10, 31))
     report = run_calendar(factory, config, clock.now(), worker="t")
     assert report.queued == 4
