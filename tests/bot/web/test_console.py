@@ -15,6 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.web.auth import create_login_link
 from models import console_audit, groupbuy
@@ -173,7 +174,12 @@ def test_close_deal_from_the_page_is_audited(web: Web, seeded: dict[str, int], l
     driver.get(web.url + f"/web/console/deal/{seeded['grapes']}")
     driver.execute_script("window.confirm = function () { return true; };")
     driver.find_element(By.ID, "close-deal").click()
-    assert "已成团" in driver.find_element(By.TAG_NAME, "h1").text
+    # The click posts a form and a new page replaces this one: wait for it rather than read the old heading.
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script(
+            "const h = document.querySelector('h1'); return h && h.textContent.includes('已成团');"
+        )
+    )
     with web.services.session_factory() as db:
         assert (
             groupbuy.find(db, driver.find_element(By.TAG_NAME, "h1").text.split("团号 ")[1].split()[0]).status
