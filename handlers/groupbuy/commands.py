@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -343,17 +343,23 @@ def cancel(ctx: Context, args: str) -> list[Reply] | str | None:
     assert result.deal is not None and result.signup is not None
     deal = result.deal
     replies = [Reply(ctx.text("groupbuy_cancelled", code=deal.code, title=deal.title, number=result.signup.number))]
-    for promoted in result.promoted:
+    return replies + promotion_notices(ctx, deal, result.promoted)
+
+
+def promotion_notices(ctx: Context, deal: Deal, promoted: Sequence[Signup]) -> list[Reply]:
+    """Tell each member moved off the waitlist (a cancel or more places freed room) that they are in."""
+    notices = []
+    for signup in promoted:
         text = ctx.text(
             "groupbuy_promoted",
             code=deal.code,
             title=deal.title,
-            number=promoted.number,
-            quantity=promoted.quantity,
-            amount=yuan(promoted.quantity * deal.price_cents),
+            number=signup.number,
+            quantity=signup.quantity,
+            amount=yuan(signup.quantity * deal.price_cents),
         )
-        replies.append(member_notice(ctx.session, ctx.config, deal, promoted, text, ctx.now()))
-    return replies
+        notices.append(member_notice(ctx.session, ctx.config, deal, signup, text, ctx.now()))
+    return notices
 
 
 @command("我的团购", aliases=["mygroupbuys"], role="member", examples=[("我的团购", "还没有")])

@@ -14,6 +14,7 @@ from handlers.groupbuy.commands import (
     _local,
     _scope_denied,
     member_notice,
+    promotion_notices,
 )
 from handlers.groupbuy.config import GROUPBUY_SECTION
 from handlers.groupbuy.terms import TermsError, parse_edit, yuan
@@ -113,14 +114,4 @@ def edit_deal(ctx: Context, args: str) -> list[Reply] | str:
             ctx.session, deal.id, "waitlisted"
         ):
             replies.append(member_notice(ctx.session, ctx.config, deal, signup, notice))
-    for promoted in result.promoted:
-        text = ctx.text(
-            "groupbuy_promoted",
-            code=deal.code,
-            title=deal.title,
-            number=promoted.number,
-            quantity=promoted.quantity,
-            amount=yuan(promoted.quantity * deal.price_cents),
-        )
-        replies.append(member_notice(ctx.session, ctx.config, deal, promoted, text))
-    return replies
+    return replies + promotion_notices(ctx, deal, result.promoted)
