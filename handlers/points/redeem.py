@@ -6,12 +6,14 @@ import logging
 
 from bot.config.core import ROLE_RANK
 from bot.context import Context
+from bot.outbox import is_external
 from bot.registry import command
 from bot.replies import Reply
 from bot.text import fold, split_words
 from handlers.points.config import POINTS_SECTION
 from handlers.points.rules import command_name, member_in_scope, names, parse_count, today
 from models import ledger, rewards
+from models.kf import window_open
 from models.membership import guide_of
 
 log = logging.getLogger(__name__)
@@ -131,12 +133,23 @@ def settle(ctx: Context, *, fulfil: bool, raw_id: str) -> list[Reply] | str:
     if fulfil:
         return [
             Reply(ctx.text("redeem_fulfilled", id=found.id, member=member, reward=found.name)),
-            Reply(ctx.text("redeem_member_fulfilled", reward=found.name, id=found.id), to_user=found.user_id),
+            _member_note(ctx, found.user_id, ctx.text("redeem_member_fulfilled", reward=found.name, id=found.id)),
         ]
     member_note = ctx.text(
         "redeem_member_cancelled", reward=found.name, id=found.id, cost=found.cost, balance=result.balance
     )
     return [
         Reply(ctx.text("redeem_cancelled", id=found.id, member=member, reward=found.name, cost=found.cost)),
-        Reply(member_note, to_user=found.user_id),
+        _member_note(ctx, found.user_id, member_note),
     ]
+
+
+def _member_note(ctx: Context, user_id: str, text: str) -> Reply:
+    """Tell the member 1:1: staff by app message, a WeChat customer by 微信客服 while their window is open.
+
+    Outside the 48 hours kf may not write to a customer, so the guide who settled the redemption gets the
+    note in their own answer, to pass on.
+    """
+    if not is_external(user_id) or window_open(ctx.session, user_id, ctx.now()):
+        return Reply(text, to_user=user_id)
+    return Reply(ctx.text("redeem_relay", name=names(ctx, [user_id])[user_id], message=text))
