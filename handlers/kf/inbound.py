@@ -61,6 +61,13 @@ def event_of(session: Session, config: Config, pulled: kf_rows.Pulled, now: date
         return None
     base: dict[str, Any] = {"open_kfid": pulled.open_kfid, "kf": True}
     at = _at(body, now)
+
+    def kf_event(name: str, chat_id: str | None, data: dict[str, Any]) -> Event:
+        # What the bot reacts to without a command: entering the session, a tap, a message it cannot read.
+        return Event(
+            kind="event", source="kf", user_id=user, chat_id=chat_id, at=at, name=name, msg_id=pulled.msgid, data=data
+        )
+
     msgtype = str(body.get("msgtype") or "")
     if msgtype == "event":
         event = _block(body, "event")
@@ -72,71 +79,26 @@ def event_of(session: Session, config: Config, pulled: kf_rows.Pulled, now: date
             "welcome_code": str(event.get("welcome_code") or "")[:160] or None,
             "scene_param": str(event.get("scene_param") or "")[:128],
         }
-        return Event(
-            kind="event",
-            source="kf",
-            user_id=user,
-            chat_id=chat_id,
-            at=at,
-            name=ENTER_SESSION,
-            msg_id=pulled.msgid,
-            data=data,
-        )
+        return kf_event(ENTER_SESSION, chat_id, data)
     if body.get("origin") != ORIGIN_CUSTOMER:
         return None  # a servicer's own message or the bot's echo
     data = {**base, "customer_message": True}
     chat_id, ask = _group_for_message(session, config, user)
     if msgtype != "text":
-        return Event(
-            kind="event",
-            source="kf",
-            user_id=user,
-            chat_id=chat_id,
-            at=at,
-            name=UNSUPPORTED,
-            msg_id=pulled.msgid,
-            data={**data, "msgtype": msgtype[:32]},
-        )
+        return kf_event(UNSUPPORTED, chat_id, {**data, "msgtype": msgtype[:32]})
     text_block = _block(body, "text")
     content = str(text_block.get("content") or "")[:TEXT_MAX]
     menu_id = str(text_block.get("menu_id") or "")
     if menu_id.startswith(GROUP_CHOICE_PREFIX):
         chosen = group_of_scene(config, menu_id.removeprefix(GROUP_CHOICE_PREFIX))
-        return Event(
-            kind="event",
-            source="kf",
-            user_id=user,
-            chat_id=chosen,
-            at=at,
-            name=CHOOSE_GROUP,
-            msg_id=pulled.msgid,
-            data=data,
-        )
+        return kf_event(CHOOSE_GROUP, chosen, data)
     if menu_id:
         item = KF_SECTION.of(config).item(menu_id)
         if item is None:
-            return Event(
-                kind="event",
-                source="kf",
-                user_id=user,
-                chat_id=chat_id,
-                at=at,
-                name=MENU_GONE,
-                msg_id=pulled.msgid,
-                data=data,
-            )
+            return kf_event(MENU_GONE, chat_id, data)
         content = item.command
     if ask:
-        return Event(
-            kind="event",
-            source="kf",
-            user_id=user,
-            chat_id=None,
-            at=at,
-            name=ASK_GROUP,
-            msg_id=pulled.msgid,
-            data={**data, "choices": ask},
-        )
+        return kf_event(ASK_GROUP, None, {**data, "choices": ask})
     return Event(
         kind="text", source="kf", user_id=user, chat_id=chat_id, at=at, text=content, msg_id=pulled.msgid, data=data
     )
