@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,7 @@ from bot.replies import Reply
 from bot.router import Router
 from bot.telemetry.context import note_event
 from bot.telemetry.metrics import HANDLER_SECONDS
+from bot.text import storable
 from models.activity import record_activity
 from models.db import retry_if_disconnected
 from models.membership import SYSTEM_SENDER
@@ -65,6 +66,10 @@ class Dispatcher:
 
     def handle(self, event: Event) -> Outcome:
         """Process `event` once; a repeat returns the first answer and changes nothing."""
+        if event.text and storable(event.text) != event.text:
+            # The one rule for characters a store refuses holds for every channel, the console and the
+            # web pages too, not only for what the callbacks decrypt: a reply that quotes the text is stored.
+            event = replace(event, text=storable(event.text))
         started = time.perf_counter()
         outcome = retry_if_disconnected(lambda: self._handle_once(event))
         HANDLER_SECONDS.labels(event.source).observe(time.perf_counter() - started)
