@@ -78,7 +78,6 @@ def serve(
     config_path: str, host: str, port: int, threads: int, no_drainer: bool, no_scheduler: bool, no_aibot: bool
 ) -> None:
     """Serve the WeCom callbacks and deliver the outbox (one machine, one process)."""
-
     drainer_ref: list[Drainer] = []
     services = services_or_exit(config_path, on_queued=lambda: drainer_ref[0].wake() if drainer_ref else None)
     config = services.config()

@@ -83,7 +83,6 @@ def retry(config_path: str, ids: tuple[int, ...], all_failed: bool) -> None:
 @config_option
 def poll_tasks(config_path: str) -> None:
     """Ask WeCom whether guides have sent the customer-group tasks that are due for a look."""
-
     config = load_or_exit(config_path)
     engine = make_engine(config.database_url)
     require_migrated(engine, config_path)

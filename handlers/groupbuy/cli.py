@@ -111,7 +111,6 @@ def groupbuy_group() -> None:
 @config_option
 def close_due(config_path: str) -> None:
     """Close every open deal whose deadline has passed and queue its announcements."""
-
     with open_database(config_path) as (config, factory):
         closed = close_due_groupbuys(factory, config, SystemClock().now())
     click.echo(f"closed {closed} group-buy(s) past their deadline")

@@ -396,17 +396,23 @@ def deal_state(config: Config, deal: Deal) -> str:
     return _render(config, f"groupbuy_state_{deal.outcome or deal.status}")
 
 
+def staff_deal(ctx: Context, code: str) -> Deal | str:
+    """The deal `code` names, when the asking guide may act on it; else the sentence saying why not."""
+    found = _find(ctx, code)
+    if isinstance(found, str) or _in_scope(ctx, found):
+        return found
+    return _scope_denied(ctx, found)
+
+
 @command("截团", aliases=["closegroupbuy"], role="guide", examples=[("截团 NOPE", "没有团号")])
 def close_deal(ctx: Context, args: str) -> list[Reply] | str:
     """导购截团：截团 团号，立即结束接龙并公布是否成团。"""
     words = split_words(args)
     if len(words) != 1:
         return ctx.text("groupbuy_close_usage", command=command_name(ctx, "截团"))
-    found = _find(ctx, words[0])
+    found = staff_deal(ctx, words[0])
     if isinstance(found, str):
         return found
-    if not _in_scope(ctx, found):
-        return _scope_denied(ctx, found)
     closed = groupbuy.close(ctx.session, found.id, by=ctx.member.user_id or "unknown", at=ctx.now())
     if closed is None:
         return ctx.text("groupbuy_already_closed", code=found.code, state=deal_state(ctx.config, found))
@@ -425,11 +431,9 @@ def roster(ctx: Context, args: str) -> str:
     words = split_words(args)
     if len(words) != 1:
         return ctx.text("groupbuy_roster_usage", command=command_name(ctx, "团购名单"))
-    found = _find(ctx, words[0])
+    found = staff_deal(ctx, words[0])
     if isinstance(found, str):
         return found
-    if not _in_scope(ctx, found):
-        return _scope_denied(ctx, found)
     return roster_text(ctx.session, ctx.config, found)
 
 

@@ -7,14 +7,12 @@ from bot.registry import command
 from bot.replies import Reply
 from bot.text import split_words
 from handlers.groupbuy.commands import (
-    _find,
     _group_label,
     _group_reply,
-    _in_scope,
     _local,
-    _scope_denied,
     member_notice,
     promotion_notices,
+    staff_deal,
 )
 from handlers.groupbuy.config import GROUPBUY_SECTION
 from handlers.groupbuy.terms import TermsError, parse_edit, yuan
@@ -65,11 +63,9 @@ def edit_deal(ctx: Context, args: str) -> list[Reply] | str:
     words = split_words(args)
     if len(words) < 2:
         return ctx.text("groupbuy_edit_usage", command=edit_word)
-    found = _find(ctx, words[0])
+    found = staff_deal(ctx, words[0])
     if isinstance(found, str):
         return found
-    if not _in_scope(ctx, found):
-        return _scope_denied(ctx, found)
     settings = GROUPBUY_SECTION.of(ctx.config)
     try:
         change = parse_edit(" ".join(words[1:]), now=ctx.now(), zone=ctx.config.zone, horizon=settings.horizon)

@@ -110,7 +110,6 @@ def groups_sync(ctx: click.Context, config_path: str | None, sync_all: bool, cha
 
 def _sync_groups(config: Config, factory: sessionmaker[Session], named: list[str], sync_all: bool) -> bool:
     """Sync the named chats (and with `sync_all` every known and listed one), printing each; True if any failed."""
-
     clock = SystemClock()
     try:
         api = build_wecom_transport(lambda: config, factory, clock).api

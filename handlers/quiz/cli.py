@@ -28,7 +28,6 @@ def quiz() -> None:
 @config_option
 def close_due(config_path: str) -> None:
     """Close every quiz whose deadline has passed: credit the winners and queue each result once."""
-
     with open_database(config_path) as (config, factory):
         closed = close_due_quizzes(factory, config, SystemClock().now())
     click.echo(f"closed {closed} overdue quiz(zes)")
@@ -38,7 +37,6 @@ def close_due(config_path: str) -> None:
 @config_option
 def list_open(config_path: str) -> None:
     """List the open quizzes: chat, question id, deadline in the configured time zone."""
-
     with open_database(config_path) as (config, factory):
         with factory() as session:
             rows = quizzes.open_quizzes(session, None)

@@ -39,7 +39,6 @@ def calendar() -> None:
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 92), help="How many days ahead.")
 def preview(config_path: str, days: int) -> None:
     """Show, per day, what goes to which group through which transport; flag groups over their cap."""
-
     with open_database(config_path) as (config, factory), factory() as session:
         days_plan = plan(session, config, SystemClock().now(), days)
     over = 0

@@ -59,7 +59,6 @@ def reactivation() -> None:
 @config_option
 def run_once(config_path: str) -> None:
     """Do one reactivation pass now (the scheduler does this every few minutes)."""
-
     with open_database(config_path) as (config, factory):
         summary = run_reactivation(factory, config, SystemClock().now())
     if not summary.enabled:
