@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
+from bench.floor_app import DURABLE_KEY_PREFIX  # noqa: E402
 from bench.timing import migrate_empty  # noqa: E402
 from models.checkin import Checkin  # noqa: E402
 from models.db import make_engine  # noqa: E402
@@ -228,11 +229,22 @@ def sealed_requests(command: str, count: int, tag: str) -> list[Request]:
 
 
 def count_rows(engine: Engine, command: str) -> dict[str, int]:
-    tables = {"processed events": ProcessedEvent, "outbox rows": OutboxMessage}
+    """The project's rows (the durable floor's claims left out)."""
+    tables = {"outbox rows": OutboxMessage}
     if command == "签到":
         tables |= {"check-ins": Checkin, "ledger rows": PointsEntry}
+    project_events = ~ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX)
     with engine.connect() as conn:
-        return {name: int(conn.scalar(select(func.count()).select_from(model)) or 0) for name, model in tables.items()}
+        rows = {"processed events": int(conn.scalar(select(func.count()).where(project_events)) or 0)}
+        rows |= {name: int(conn.scalar(select(func.count()).select_from(model)) or 0) for name, model in tables.items()}
+    return rows
+
+
+def count_durable_rows(engine: Engine) -> dict[str, int]:
+    """The durable floor's claims."""
+    with engine.connect() as conn:
+        query = select(func.count()).where(ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX))
+        return {"durable floor claims": int(conn.scalar(query) or 0)}
 
 
 def combined(runs: list[Figures]) -> Figures:
@@ -318,27 +330,33 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
     # whether a second worker adds throughput or only waits for the write lock.
     single = engine.dialect.name == "sqlite" and args.workers > 1
     project_env = {"GROUPBOT_CONFIG": str(config), "GROUPBOT_LOG_LEVEL": args.log_level}
+    durable_env = {**floor_env, "FLOOR_DATABASE_URL": url}
     with (
         gunicorn("bench.floor_app:create()", args.workers, floor_env, args.threads) as floor_port,
         gunicorn("bot.wsgi:app", args.workers, project_env, args.threads) as project_port,
         gunicorn("bot.wsgi:app", 1, project_env, args.threads) if single else nullcontext(0) as single_port,
+        gunicorn("bench.floor_app:create_durable()", args.workers, durable_env, args.threads)
+        if args.durable_floor
+        else nullcontext(0) as durable_port,
     ):
         for command in args.commands.split(","):
             # Warm all: every worker imports, connects and fills its statement caches before the clock starts.
             warm = sealed_requests(command, 100, "warm")
-            for port in (floor_port, project_port, single_port):
+            for port in (floor_port, project_port, single_port, durable_port):
                 if port:
                     run_python(port, warm, args.connections)
             migrate_empty(engine)
-            supply, own = Supply(command, "m"), Supply(command, "s")
+            supply, own, durable_supply = Supply(command, "m"), Supply(command, "s"), Supply(command, "d")
             # Floor and project take turns, so a neighbour's load that comes and goes on a shared
             # machine weighs on both sides of the ratio alike.
-            floor_runs, project_runs, single_runs = [], [], []
+            floor_runs, project_runs, single_runs, durable_runs = [], [], [], []
             for _ in range(args.rounds):
                 floor_runs.append(loader.run(floor_port, supply, reuse=True))
                 project_runs.append(loader.run(project_port, supply))
                 if single:
                     single_runs.append(loader.run(single_port, own))
+                if durable_port:
+                    durable_runs.append(loader.run(durable_port, durable_supply))
             time.sleep(0.5)  # a request still in flight when a timed run ended finishes its transaction
             floor, project = combined(floor_runs), combined(project_runs)
             rows = count_rows(engine, command)
@@ -346,15 +364,21 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
             shown = [("floor", floor), ("project", project)]
             if single:
                 shown.append(("project, one worker", combined(single_runs)))
+            if durable_port:
+                shown.append(("durable floor", combined(durable_runs)))
             for name, figures in shown:
                 print(
                     f"{label} {name:<8} {figures.rate:7.0f} req/s  p50 {figures.p50_ms:6.1f} ms"
                     f"  p99 {figures.p99_ms:6.1f} ms  ({figures.ok} answered)"
                 )
             print(f"{label} ratio    {project.rate / floor.rate:.2f}x")
+            if durable_port:
+                print(f"{label} durable floor / floor: {combined(durable_runs).rate / floor.rate:.2f}x")
             if single:
                 print(f"{label} {args.workers} workers / 1 worker: {project.rate / combined(single_runs).rate:.2f}x")
             problem = check_rows(rows, project_runs + single_runs)
+            if durable_port and problem is None:
+                problem = check_rows(count_durable_rows(engine), durable_runs)
             if floor.bad or problem:
                 print(f"{label} NOT ALL DONE: floor non-200 {floor.bad}; project {problem}")
             else:
@@ -374,6 +398,9 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO", help="the project's log level (INFO logs every callback)")
     parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto", help="auto: wrk when installed")
     parser.add_argument("--commands", default="帮助,签到")
+    parser.add_argument(
+        "--durable-floor", action="store_true", help="also serve the floor that commits one de-dup row per callback"
+    )
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database of its own (it is emptied)")
     args = parser.parse_args()
     kind = args.loader if args.loader != "auto" else ("wrk" if shutil.which("wrk") else "python")
