@@ -35,6 +35,7 @@ API_ENDPOINTS = (
     "kf/service_state/get",
     "kf/service_state/trans",
     "kf/add_contact_way",
+    "kf/customer/batchget",
 )
 WEBHOOK_BYTES = {"text": 2048, "markdown": 4096}
 # remind_groupmsg_send: at most three reminders per task within 24 hours (document/path/97610).
@@ -62,6 +63,9 @@ KF_WELCOME_SECONDS = 20
 KF_TOKEN_SECONDS = 600
 KF_SYNC_MAX = 1000
 KF_TRANSITIONS = {0: {1, 2, 3, 4}, 1: {1, 2, 3, 4}, 2: {2, 3, 4}, 3: {3, 4}, 4: set()}
+# kf/customer/batchget: 1..100 ids a call, and only customers who entered a session or wrote within
+# 48 hours; others come back in invalid_external_userid (document/path/96429, 获取客户基础信息).
+KF_BATCHGET_MAX = 100
 
 
 @dataclass
@@ -119,6 +123,8 @@ class FakeWecom:
     kf_tokens: dict[str, float] = field(default_factory=dict)  # callback token -> issued at
     kf_codes: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # welcome_code -> (at, kfid, user)
     kf_sent: list[dict[str, Any]] = field(default_factory=list)  # every message kf took, as sent
+    kf_nicknames: dict[str, str] = field(default_factory=dict)  # external_userid -> WeChat nickname
+    kf_seen: dict[str, float] = field(default_factory=dict)  # external_userid -> last entered or wrote
     now: Any = field(default=time.time)  # the fake's clock for kf's windows; tests may replace it
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -175,6 +181,7 @@ class FakeWecom:
             session = self.kf_sessions.setdefault((open_kfid, user), KfSession())
             if session.state == 4:
                 session.state = 0
+            self.kf_seen[user] = now
             event = {
                 "event_type": "enter_session",
                 "open_kfid": open_kfid,
@@ -210,6 +217,7 @@ class FakeWecom:
             if session.state == 4:
                 session.state = 0
             session.last_customer_at, session.sent_since = now, 0
+            self.kf_seen[user] = now
             message: dict[str, Any] = {
                 "msgid": msgid or f"kfmsg{next(self._ids)}",
                 "open_kfid": open_kfid,
@@ -412,6 +420,13 @@ class FakeWecom:
                 return {"errcode": 40008, "errmsg": "invalid message type"}
             self.kf_sent.append({**body, "touser": issued[2], "open_kfid": issued[1], "on_event": True})
             return {**ok, "msgid": f"sent{next(self._ids)}"}
+        if endpoint == "kf/customer/batchget":
+            wanted = [str(u) for u in body.get("external_userid_list") or []]
+            if not 1 <= len(wanted) <= KF_BATCHGET_MAX:
+                return {"errcode": 40058, "errmsg": "external_userid_list must hold 1 to 100 ids"}
+            known = [u for u in wanted if now - self.kf_seen.get(u, -1e18) <= KF_WINDOW_SECONDS]
+            customers = [{"external_userid": u, "nickname": self.kf_nicknames.get(u, ""), "gender": 0} for u in known]
+            return {**ok, "customer_list": customers, "invalid_external_userid": [u for u in wanted if u not in known]}
         open_kfid = str(body.get("open_kfid") or "")
         if endpoint == "kf/sync_msg":
             if open_kfid and open_kfid not in self.kf_accounts:

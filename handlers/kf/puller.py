@@ -35,6 +35,7 @@ from bot.transports.base import DeliveryError
 from bot.wecom.api import WecomApi
 from handlers.kf.config import KF_SECTION
 from handlers.kf.inbound import event_of
+from handlers.kf.names import learn_nicknames
 from models import kf as kf_rows
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class KfPuller:
                 batch = kf_rows.claim_pending(session, worker=self.worker, now=now, limit=limit)
             if not batch:
                 return report
+            # Before handling: a note to staff about one of these customers then shows their nickname.
+            learn_nicknames(self._api, self._session_factory, [p.external_userid for p in batch], now)
             for pulled in batch:
                 self.handle_one(pulled, report)
 
