@@ -44,7 +44,11 @@ def learn_nicknames(
         try:
             answer = api.call("kf/customer/batchget", {"external_userid_list": chunk})
         except DeliveryError as exc:
-            log.warning("kf: looking up %d customers' nicknames failed (%s); staff notes show no name", len(chunk), exc)
+            log.warning(
+                "kf: looking up %d customers' nicknames failed (%s); notes to staff show their ids until one succeeds",
+                len(chunk),
+                exc,
+            )
             return learned
         names = {
             str(customer.get("external_userid")): storable(str(customer.get("nickname") or "")).strip()
