@@ -2,7 +2,7 @@
 
 Usage: python bench/callback_vs_floor.py [--seconds 10] [--rounds 3] [--connections 16] [--workers 2]
        [--threads 1] [--loader auto|wrk|python] [--requests 2000] [--commands 帮助,签到]
-       [--log-level INFO] [--database-url URL]
+       [--log-level INFO] [--durable-floor] [--written-floor] [--database-url URL [--no-sqlite]]
 
 The floor (bench/floor_app.py) does only what no WeCom service can skip: verify the signature,
 decrypt and parse, then answer an empty 200. The project (`bot.wsgi:app`) does its full work. Both
@@ -15,8 +15,10 @@ project's rows are counted (one processed event and one outbox row per request a
 also one check-in and one ledger row), so a fast wrong answer cannot pass. Prints req/s, p50 and
 p99 of each and the ratio, for each command, on a fresh SQLite file and, with --database-url, on that
 PostgreSQL database too. On SQLite the project is also served with one worker, taking its turn in
-the same rounds, to show whether a second worker adds throughput. It deletes every row of the
-database it is given: point it at a database of its own.
+the same rounds, to show whether a second worker adds throughput. Two more servers bound what any
+design could reach: `--durable-floor` commits one de-dup row per callback, `--written-floor`
+writes every row 帮助 writes, hand-written on the raw driver (measured beside 帮助 only). It
+deletes every row of the database it is given: point it at a database of its own.
 """
 
 from __future__ import annotations
@@ -121,7 +123,12 @@ def gunicorn(app: str, workers: int, env: dict[str, str], threads: int = 1) -> I
     command = [binary, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level", "warning"]
     if threads > 1:
         command += ["--threads", str(threads)]
-    process = subprocess.Popen([*command, app], env={**os.environ, **env}, cwd=ROOT)
+    # The project logs every callback at INFO; its lines go to a file beside the requests, not the figures.
+    log_path = Path(tempfile.gettempdir()) / f"groupbot-bench-{port}.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [*command, app], env={**os.environ, **env}, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -130,15 +137,22 @@ def gunicorn(app: str, workers: int, env: dict[str, str], threads: int = 1) -> I
                     break
             except OSError:
                 if process.poll() is not None:
-                    raise SystemExit(f"gunicorn {app} exited with {process.returncode}") from None
+                    tail = log_path.read_text(errors="replace")[-2000:]
+                    raise SystemExit(f"gunicorn {app} exited with {process.returncode}:\n{tail}") from None
                 time.sleep(0.2)
         yield port
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        log_file.close()
+        log_path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------- load generators
+
+
+class RanOut(Exception):
+    """wrk sent every prepared request before its time was up."""
 
 
 def run_wrk(port: int, requests: list[Request], connections: int, workdir: Path, seconds: float) -> Figures:
@@ -153,7 +167,7 @@ def run_wrk(port: int, requests: list[Request], connections: int, workdir: Path,
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     figures = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH "))[6:])
     if figures["ran_out"]:
-        raise SystemExit(f"wrk sent all {len(requests)} prepared requests before {seconds:g} s were up; prepare more")
+        raise RanOut(f"wrk sent all {len(requests)} prepared requests before {seconds:g} s were up")
     return Figures(figures["ok"], figures["bad"], figures["seconds"], figures["p50"], figures["p99"], figures["sent"])
 
 
@@ -229,22 +243,27 @@ def sealed_requests(command: str, count: int, tag: str) -> list[Request]:
 
 
 def count_rows(engine: Engine, command: str) -> dict[str, int]:
-    """The project's rows (the durable floor's claims left out)."""
-    tables = {"outbox rows": OutboxMessage}
+    """The project's rows (the durable and written floors' rows left out)."""
+    project_events = ~ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX)
+    project_answers = ~func.coalesce(OutboxMessage.origin, "").startswith(DURABLE_KEY_PREFIX)
+    tables = {}
     if command == "签到":
         tables |= {"check-ins": Checkin, "ledger rows": PointsEntry}
-    project_events = ~ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX)
     with engine.connect() as conn:
-        rows = {"processed events": int(conn.scalar(select(func.count()).where(project_events)) or 0)}
+        rows = {
+            "processed events": int(conn.scalar(select(func.count()).where(project_events)) or 0),
+            "outbox rows": int(conn.scalar(select(func.count()).where(project_answers)) or 0),
+        }
         rows |= {name: int(conn.scalar(select(func.count()).select_from(model)) or 0) for name, model in tables.items()}
     return rows
 
 
-def count_durable_rows(engine: Engine) -> dict[str, int]:
-    """The durable floor's claims."""
+def count_floor_rows(engine: Engine) -> tuple[int, int]:
+    """The durable and written floors' claims, and the written floor's answers."""
     with engine.connect() as conn:
-        query = select(func.count()).where(ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX))
-        return {"durable floor claims": int(conn.scalar(query) or 0)}
+        claims = select(func.count()).where(ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX))
+        answers = select(func.count()).where(OutboxMessage.origin.startswith(DURABLE_KEY_PREFIX))
+        return int(conn.scalar(claims) or 0), int(conn.scalar(answers) or 0)
 
 
 def combined(runs: list[Figures]) -> Figures:
@@ -284,13 +303,14 @@ class Loader:
     def __init__(self, kind: str, connections: int, workdir: Path, seconds: float, count: int):
         self.kind, self.connections, self.workdir = kind, connections, workdir
         self.seconds, self.count = seconds, count
+        # Requests prepared per second of a wrk run: more than a small machine's floor answers; doubled
+        # (and the floor's run repeated) whenever the floor sends them all early.
+        self.per_second = 4000
 
     def run(self, port: int, supply: Supply, *, reuse: bool = False) -> Figures:
         """Drive `port` with the supply's next requests; `reuse` (the floor, which stores nothing) starts over."""
         if self.kind == "wrk":
-            # More than any server here answers in the time; wrk says so if it runs out.
-            batch = supply.peek(int(self.seconds * FASTEST_EXPECTED), 0 if reuse else None)
-            figures = run_wrk(port, batch, self.connections, self.workdir, self.seconds)
+            figures = self._run_wrk(port, supply, reuse)
         else:
             batch = supply.peek(self.count, 0 if reuse else None)
             figures = run_python(port, batch, self.connections)
@@ -298,9 +318,18 @@ class Loader:
             supply.used(figures.sent)
         return figures
 
-
-# Requests per second no server of this benchmark reaches on a small machine; wrk is given this many a second.
-FASTEST_EXPECTED = 4000
+    def _run_wrk(self, port: int, supply: Supply, reuse: bool) -> Figures:
+        while True:
+            batch = supply.peek(int(self.seconds * self.per_second), 0 if reuse else None)
+            try:
+                return run_wrk(port, batch, self.connections, self.workdir, self.seconds)
+            except RanOut as exc:
+                # Only the floor, which stores nothing and goes first, may run again on more requests:
+                # a run of the project that ran out has left rows the counts could not tell apart.
+                if not reuse:
+                    raise SystemExit(f"{exc}; the project outran the floor's supply") from None
+                self.per_second *= 2
+                print(f"({exc}; preparing {int(self.seconds * self.per_second)} a run from now on)")
 
 
 def check_rows(rows: dict[str, int], runs: list[Figures]) -> str | None:
@@ -338,18 +367,24 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
         gunicorn("bench.floor_app:create_durable()", args.workers, durable_env, args.threads)
         if args.durable_floor
         else nullcontext(0) as durable_port,
+        gunicorn("bench.floor_app:create_written()", args.workers, durable_env, args.threads)
+        if args.written_floor
+        else nullcontext(0) as written_port,
     ):
         for command in args.commands.split(","):
+            # The written floor writes 帮助's rows; beside another command it would bound nothing.
+            written = written_port if command == "帮助" else 0
             # Warm all: every worker imports, connects and fills its statement caches before the clock starts.
             warm = sealed_requests(command, 100, "warm")
-            for port in (floor_port, project_port, single_port, durable_port):
+            for port in (floor_port, project_port, single_port, durable_port, written):
                 if port:
                     run_python(port, warm, args.connections)
             migrate_empty(engine)
-            supply, own, durable_supply = Supply(command, "m"), Supply(command, "s"), Supply(command, "d")
+            supply, own = Supply(command, "m"), Supply(command, "s")
+            durable_supply, written_supply = Supply(command, "d"), Supply(command, "w")
             # Floor and project take turns, so a neighbour's load that comes and goes on a shared
             # machine weighs on both sides of the ratio alike.
-            floor_runs, project_runs, single_runs, durable_runs = [], [], [], []
+            floor_runs, project_runs, single_runs, durable_runs, written_runs = [], [], [], [], []
             for _ in range(args.rounds):
                 floor_runs.append(loader.run(floor_port, supply, reuse=True))
                 project_runs.append(loader.run(project_port, supply))
@@ -357,6 +392,8 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
                     single_runs.append(loader.run(single_port, own))
                 if durable_port:
                     durable_runs.append(loader.run(durable_port, durable_supply))
+                if written:
+                    written_runs.append(loader.run(written, written_supply))
             time.sleep(0.5)  # a request still in flight when a timed run ended finishes its transaction
             floor, project = combined(floor_runs), combined(project_runs)
             rows = count_rows(engine, command)
@@ -366,6 +403,8 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
                 shown.append(("project, one worker", combined(single_runs)))
             if durable_port:
                 shown.append(("durable floor", combined(durable_runs)))
+            if written:
+                shown.append(("written floor", combined(written_runs)))
             for name, figures in shown:
                 print(
                     f"{label} {name:<8} {figures.rate:7.0f} req/s  p50 {figures.p50_ms:6.1f} ms"
@@ -374,13 +413,18 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
             print(f"{label} ratio    {project.rate / floor.rate:.2f}x")
             if durable_port:
                 print(f"{label} durable floor / floor: {combined(durable_runs).rate / floor.rate:.2f}x")
+            if written:
+                print(f"{label} written floor / floor: {combined(written_runs).rate / floor.rate:.2f}x")
             if single:
                 print(f"{label} {args.workers} workers / 1 worker: {project.rate / combined(single_runs).rate:.2f}x")
             problem = check_rows(rows, project_runs + single_runs)
-            if durable_port and problem is None:
-                problem = check_rows(count_durable_rows(engine), durable_runs)
+            claims, answers = count_floor_rows(engine)
+            if problem is None and (durable_runs or written_runs):
+                problem = check_rows({"floor claims": claims}, durable_runs + written_runs)
+            if problem is None and written_runs:
+                problem = check_rows({"written floor answers": answers}, written_runs)
             if floor.bad or problem:
-                print(f"{label} NOT ALL DONE: floor non-200 {floor.bad}; project {problem}")
+                print(f"{label} NOT ALL DONE: floor non-200 {floor.bad}; {problem}")
             else:
                 print(f"{label} rows: " + ", ".join(f"{n} {name}" for name, n in rows.items()))
             migrate_empty(engine)
@@ -401,7 +445,13 @@ def main() -> None:
     parser.add_argument(
         "--durable-floor", action="store_true", help="also serve the floor that commits one de-dup row per callback"
     )
+    parser.add_argument(
+        "--written-floor",
+        action="store_true",
+        help="also serve the floor that writes 帮助's rows on the raw driver (the most 帮助 can reach)",
+    )
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database of its own (it is emptied)")
+    parser.add_argument("--no-sqlite", action="store_true", help="measure on the --database-url database only")
     args = parser.parse_args()
     kind = args.loader if args.loader != "auto" else ("wrk" if shutil.which("wrk") else "python")
     if kind == "wrk" and not shutil.which("wrk"):
@@ -412,7 +462,9 @@ def main() -> None:
     server = f"gunicorn -w{args.workers}" + (f" --threads {args.threads}" if args.threads > 1 else " (sync workers)")
     print(f"{per_run} per run, {args.rounds} rounds, {args.connections} connections, {server}")
     print(f"load generator {kind}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    urls = [f"sqlite:///{workdir}/bench.db"] + ([args.database_url] if args.database_url else [])
+    urls = ([] if args.no_sqlite else [f"sqlite:///{workdir}/bench.db"]) + (
+        [args.database_url] if args.database_url else []
+    )
     for url in urls:
         compare(url, args, loader, workdir)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

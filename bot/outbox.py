@@ -40,7 +40,7 @@ def queue_reply(
     origin: Event | str,
     not_before: datetime | None = None,
     urgent: bool = False,
-) -> outbox_rows.OutboxMessage | None:
+) -> outbox_rows.QueuedMessage | None:
     """Write `reply` to the outbox (not sent before `not_before`); the one way any message is queued.
 
     `origin` is the event being answered, or, for work no event triggered (a deadline, a calendar
@@ -48,7 +48,7 @@ def queue_reply(
     quiet hours (an operator's `groupbot send --now`). Returns None when the reply has nowhere to go.
     """
     values = _outbox_values(reply, now, origin=origin, not_before=not_before, urgent=urgent)
-    return None if values is None else outbox_rows.add_message(session, **values)
+    return None if values is None else outbox_rows.queue_message(session, **values)
 
 
 def queue_replies(session: Session, replies: Sequence[Reply], now: datetime, *, origin: str) -> list[int]:

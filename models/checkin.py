@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, Integer, String, select
+from sqlalchemy import CheckConstraint, Date, Integer, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, UTCDateTime, insert_if_absent
+from models.base import Base, UTCDateTime, core, insert_if_absent
 from models.business_day import next_streak
 
 
@@ -38,10 +38,25 @@ class CheckinResult:
     points: int
 
 
-def last_checkin(session: Session, user_id: str, before: date) -> Checkin | None:
-    """Return the member's latest check-in before business day `before`."""
-    stmt = select(Checkin).where(Checkin.user_id == user_id, Checkin.day < before).order_by(Checkin.day.desc()).limit(1)
-    return session.scalars(stmt).first()
+@dataclass(frozen=True)
+class PreviousCheckin:
+    day: date
+    streak: int
+
+
+# Built once: every 签到 runs it, and an ORM select rebuilt per call cost more than the query itself.
+_LAST_CHECKIN = (
+    select(Checkin.day, Checkin.streak)
+    .where(Checkin.user_id == bindparam("user"), Checkin.day < bindparam("before"))
+    .order_by(Checkin.day.desc())
+    .limit(1)
+)
+
+
+def last_checkin(session: Session, user_id: str, before: date) -> PreviousCheckin | None:
+    """Return the day and streak of the member's latest check-in before business day `before`."""
+    row = core(session).execute(_LAST_CHECKIN, {"user": user_id, "before": before}).first()
+    return None if row is None else PreviousCheckin(row.day, row.streak)
 
 
 def check_in(

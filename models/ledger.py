@@ -129,6 +129,30 @@ _CREDIT = (
 )
 
 
+def _upsert_credit_statement(dialect: str) -> Any:
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = PointsAccount.__table__
+    stmt = insert(table).values(
+        user_id=bindparam("b_user"),
+        balance=bindparam("b_applied"),
+        earned=bindparam("b_gain"),
+        updated_at=bindparam("b_at"),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.user_id],
+        set_={
+            "balance": table.c.balance + stmt.excluded.balance,
+            "earned": table.c.earned + stmt.excluded.earned,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    return stmt.returning(table.c.balance, table.c.earned)
+
+
+# Create-or-credit in one statement, for credits that need nothing read first (see `_credit`).
+_UPSERT_CREDIT = {dialect: _upsert_credit_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 # The same move without RETURNING, so many rows can go in one executemany.
 _CREDIT_MANY = (
     update(PointsAccount)
@@ -208,9 +232,23 @@ def post(
     if delta < 0 and session.get(PointsAccount, user_id) is None:
         # Nothing to take from a member who never had points; refuse without creating an account.
         return PostResult("insufficient", 0, 0, 0, 0)
-    # Three round trips on the common path: lock-and-read the account, insert the row (its unique
-    # key is the idempotency check), move the balance. The key is looked up first only when the
-    # answer would otherwise be "capped" or "insufficient", so a repeat still reports "duplicate".
+    entry = {
+        "key": key,
+        "user_id": user_id,
+        "chat_id": chat_id,
+        "delta": delta,
+        "reason": reason,
+        "note": note,
+        "actor": actor,
+        "day": day,
+        "created_at": at,
+    }
+    if delta > 0 and (daily_cap is None or reason in UNCAPPED):
+        return _credit(session, entry, gain=delta if reason not in NOT_EARNED else 0)
+    # Three round trips on this path: lock-and-read the account (the cap and the balance check
+    # need it read under the lock), insert the row (its unique key is the idempotency check), move
+    # the balance. The key is looked up first only when the answer would otherwise be "capped" or
+    # "insufficient", so a repeat still reports "duplicate".
     balance, earned_before = _lock_balance(session, user_id, at)
     unchanged = (balance, earned_before, earned_before)
     applied = delta
@@ -220,21 +258,7 @@ def post(
             return PostResult("duplicate" if _known_key(session, key) else "capped", 0, *unchanged)
     if balance + applied < 0:
         return PostResult("duplicate" if _known_key(session, key) else "insufficient", 0, *unchanged)
-    inserted = insert_if_absent(
-        session,
-        PointsEntry,
-        {
-            "key": key,
-            "user_id": user_id,
-            "chat_id": chat_id,
-            "delta": applied,
-            "reason": reason,
-            "note": note,
-            "actor": actor,
-            "day": day,
-            "created_at": at,
-        },
-    )
+    inserted = insert_if_absent(session, PointsEntry, entry | {"delta": applied})
     if not inserted:
         return PostResult("duplicate", 0, *unchanged)
     gain = applied if applied > 0 and reason not in NOT_EARNED else 0
@@ -242,6 +266,22 @@ def post(
     params = {"b_user": user_id, "b_applied": applied, "b_gain": gain, "b_at": at}
     row = core(session).execute(_CREDIT, params).one()
     return PostResult("posted", applied, row.balance, earned_before, row.earned)
+
+
+def _credit(session: Session, entry: dict[str, Any], *, gain: int) -> PostResult:
+    """An uncapped credit in two round trips: insert the row, then add it to the account (created if new).
+
+    Nothing has to be read first: a credit cannot make the balance negative and no cap needs the
+    day's earnings, so the account is locked only by the upsert that moves it. A repeat key
+    inserts nothing and moves nothing.
+    """
+    user_id = entry["user_id"]
+    if not insert_if_absent(session, PointsEntry, entry):
+        balance, earned = _lock_balance(session, user_id, entry["created_at"])
+        return PostResult("duplicate", 0, balance, earned, earned)
+    params = {"b_user": user_id, "b_applied": entry["delta"], "b_gain": gain, "b_at": entry["created_at"]}
+    row = core(session).execute(_UPSERT_CREDIT[session.get_bind().dialect.name], params).one()
+    return PostResult("posted", entry["delta"], int(row.balance), int(row.earned) - gain, int(row.earned))
 
 
 @dataclass(frozen=True)

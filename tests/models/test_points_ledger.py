@@ -15,6 +15,7 @@ from models import ledger
 from models.db import make_session_factory
 from models.ledger import PointsAccount, PointsEntry
 from tests.conftest import count_rows
+from tests.parallel import run_together
 
 AT = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 DAY = date(2026, 11, 22)
@@ -218,3 +219,45 @@ def test_post_many_refuses_a_member_twice_or_a_debit(factory: sessionmaker[Sessi
         )
     with factory.begin() as session, pytest.raises(ValueError):
         ledger.post_many(session, [ledger.Credit("a", -1, "k1")], reason="quiz", actor="system", at=AT, day=DAY)
+
+
+def test_credits_and_debits_at_once_on_one_account_all_count(factory: sessionmaker[Session], engine: Engine) -> None:
+    """Credits (row written first) and debits (account locked first) racing on one member: all apply, none hang."""
+    post(factory, user_id="wangwu", delta=100, key="quiz:0:wangwu")
+
+    def move(index: int) -> ledger.PostResult:
+        if index % 2:
+            return post(factory, user_id="wangwu", delta=-10, reason="manual", key=f"manual:{index}", actor="guide01")
+        return post(factory, user_id="wangwu", delta=10, key=f"quiz:{index + 1}:wangwu")
+
+    results = run_together(12, move)
+    assert [r.status for r in results] == ["posted"] * 12
+    assert balances(factory) == {"wangwu": (100, 160)}
+    with factory() as session:
+        assert ledger.audit(session) == []
+
+
+def test_credits_at_once_to_a_new_member_create_one_account(factory: sessionmaker[Session], engine: Engine) -> None:
+    """Members who never had points credited from many connections at once: one account holding every credit."""
+    results = run_together(10, lambda i: post(factory, user_id="zhaoliu", delta=i + 1, key=f"quiz:{i}:zhaoliu"))
+    assert sorted(r.applied for r in results) == list(range(1, 11))
+    assert balances(factory) == {"zhaoliu": (55, 55)}
+    assert count_rows(engine, PointsEntry) == 10
+
+
+def test_an_uncapped_credit_is_two_statements(factory: sessionmaker[Session]) -> None:
+    """A credit needs nothing read first: its row, then its account (created on the way), and a repeat moves nothing."""
+    statements: list[str] = []
+    with factory.begin() as session:
+        connection = session.connection()
+        event.listen(connection, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+        posted = ledger.post(
+            session, user_id="sunqi", delta=20, key="quiz:9:sunqi", reason="quiz", actor="system", at=AT, day=DAY
+        )
+    assert (posted.status, posted.balance, posted.earned_before, posted.earned) == ("posted", 20, 0, 20)
+    assert len(statements) == 2
+    again = post(factory, user_id="sunqi", delta=20, key="quiz:9:sunqi")
+    assert (again.status, again.applied, again.balance, again.earned) == ("duplicate", 0, 20, 20)
+    refund = post(factory, user_id="sunqi", delta=5, key="refund:r1", reason="refund", actor="guide01")
+    # A refund is no earning: the balance moves, the total earned does not.
+    assert (refund.status, refund.balance, refund.earned_before, refund.earned) == ("posted", 25, 20, 20)
