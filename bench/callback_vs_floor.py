@@ -17,7 +17,7 @@ p99 of each and the ratio, for each command, on a fresh SQLite file and, with --
 PostgreSQL database too. On SQLite the project is also served with one worker, taking its turn in
 the same rounds, to show whether a second worker adds throughput. Two more servers bound what any
 design could reach: `--durable-floor` commits one de-dup row per callback, `--written-floor`
-writes every row 帮助 writes, hand-written on the raw driver (measured beside 帮助 only). It
+writes every row the command writes, hand-written on the raw driver, and nothing else. It
 deletes every row of the database it is given: point it at a database of its own.
 """
 
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
-from bench.floor_app import DURABLE_KEY_PREFIX  # noqa: E402
+from bench.floor_app import DURABLE_KEY_PREFIX, WRITTEN_USER_PREFIX  # noqa: E402
 from bench.timing import migrate_empty  # noqa: E402
 from models.checkin import Checkin  # noqa: E402
 from models.db import make_engine  # noqa: E402
@@ -244,26 +244,31 @@ def sealed_requests(command: str, count: int, tag: str) -> list[Request]:
 
 def count_rows(engine: Engine, command: str) -> dict[str, int]:
     """The project's rows (the durable and written floors' rows left out)."""
-    project_events = ~ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX)
-    project_answers = ~func.coalesce(OutboxMessage.origin, "").startswith(DURABLE_KEY_PREFIX)
-    tables = {}
+    counted = {
+        "processed events": ~ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX),
+        "outbox rows": ~func.coalesce(OutboxMessage.origin, "").startswith(DURABLE_KEY_PREFIX),
+    }
     if command == "签到":
-        tables |= {"check-ins": Checkin, "ledger rows": PointsEntry}
-    with engine.connect() as conn:
-        rows = {
-            "processed events": int(conn.scalar(select(func.count()).where(project_events)) or 0),
-            "outbox rows": int(conn.scalar(select(func.count()).where(project_answers)) or 0),
+        counted |= {
+            "check-ins": ~Checkin.user_id.startswith(WRITTEN_USER_PREFIX),
+            "ledger rows": ~PointsEntry.key.startswith(DURABLE_KEY_PREFIX),
         }
-        rows |= {name: int(conn.scalar(select(func.count()).select_from(model)) or 0) for name, model in tables.items()}
-    return rows
+    with engine.connect() as conn:
+        return {name: int(conn.scalar(select(func.count()).where(where)) or 0) for name, where in counted.items()}
 
 
-def count_floor_rows(engine: Engine) -> tuple[int, int]:
-    """The durable and written floors' claims, and the written floor's answers."""
+def count_floor_rows(engine: Engine, command: str) -> tuple[dict[str, int], dict[str, int]]:
+    """The durable and written floors' claims, and the rows only the written floor writes."""
+    counted = {"written floor answers": OutboxMessage.origin.startswith(DURABLE_KEY_PREFIX)}
+    if command == "签到":
+        counted |= {
+            "written floor check-ins": Checkin.user_id.startswith(WRITTEN_USER_PREFIX),
+            "written floor ledger rows": PointsEntry.key.startswith(DURABLE_KEY_PREFIX),
+        }
     with engine.connect() as conn:
         claims = select(func.count()).where(ProcessedEvent.dedup_key.startswith(DURABLE_KEY_PREFIX))
-        answers = select(func.count()).where(OutboxMessage.origin.startswith(DURABLE_KEY_PREFIX))
-        return int(conn.scalar(claims) or 0), int(conn.scalar(answers) or 0)
+        written = {name: int(conn.scalar(select(func.count()).where(where)) or 0) for name, where in counted.items()}
+        return {"floor claims": int(conn.scalar(claims) or 0)}, written
 
 
 def combined(runs: list[Figures]) -> Figures:
@@ -372,8 +377,7 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
         else nullcontext(0) as written_port,
     ):
         for command in args.commands.split(","):
-            # The written floor writes 帮助's rows; beside another command it would bound nothing.
-            written = written_port if command == "帮助" else 0
+            written = written_port
             # Warm all: every worker imports, connects and fills its statement caches before the clock starts.
             warm = sealed_requests(command, 100, "warm")
             for port in (floor_port, project_port, single_port, durable_port, written):
@@ -381,7 +385,7 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
                     run_python(port, warm, args.connections)
             migrate_empty(engine)
             supply, own = Supply(command, "m"), Supply(command, "s")
-            durable_supply, written_supply = Supply(command, "d"), Supply(command, "w")
+            durable_supply, written_supply = Supply(command, "d"), Supply(command, WRITTEN_USER_PREFIX)
             # Floor and project take turns, so a neighbour's load that comes and goes on a shared
             # machine weighs on both sides of the ratio alike.
             floor_runs, project_runs, single_runs, durable_runs, written_runs = [], [], [], [], []
@@ -418,11 +422,11 @@ def compare(url: str, args: argparse.Namespace, loader: Loader, workdir: Path) -
             if single:
                 print(f"{label} {args.workers} workers / 1 worker: {project.rate / combined(single_runs).rate:.2f}x")
             problem = check_rows(rows, project_runs + single_runs)
-            claims, answers = count_floor_rows(engine)
+            claims, written_rows = count_floor_rows(engine, command)
             if problem is None and (durable_runs or written_runs):
-                problem = check_rows({"floor claims": claims}, durable_runs + written_runs)
+                problem = check_rows(claims, durable_runs + written_runs)
             if problem is None and written_runs:
-                problem = check_rows({"written floor answers": answers}, written_runs)
+                problem = check_rows(written_rows, written_runs)
             if floor.bad or problem:
                 print(f"{label} NOT ALL DONE: floor non-200 {floor.bad}; {problem}")
             else:
@@ -448,7 +452,7 @@ def main() -> None:
     parser.add_argument(
         "--written-floor",
         action="store_true",
-        help="also serve the floor that writes 帮助's rows on the raw driver (the most 帮助 can reach)",
+        help="also serve the floor that writes the command's rows on the raw driver (the most it can reach)",
     )
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database of its own (it is emptied)")
     parser.add_argument("--no-sqlite", action="store_true", help="measure on the --database-url database only")

@@ -38,13 +38,6 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def next_streak(last_day: date | None, last_streak: int, today: date) -> int:
-    """Return today's streak: one more than yesterday's, else 1 after a missed day."""
-    if last_day is not None and last_day == today - timedelta(days=1):
-        return last_streak + 1
-    return 1
-
-
 def streak_bonus(streak: int, bonuses: Mapping[int, int], *, repeat: bool) -> int:
     """Return the bonus for the `streak`-th day; with `repeat` the ladder restarts after its longest day."""
     if not bonuses or streak < 1:

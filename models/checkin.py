@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, Integer, String, bindparam, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import CheckConstraint, Date, Integer, String, bindparam, func, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from models.base import Base, UTCDateTime, core, insert_if_absent
-from models.business_day import next_streak
+from models.base import Base, UTCDateTime, core
 
 
 class Checkin(Base):
@@ -38,25 +39,38 @@ class CheckinResult:
     points: int
 
 
-@dataclass(frozen=True)
-class PreviousCheckin:
-    day: date
-    streak: int
+def _check_in_statement(dialect: str) -> Any:
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    yesterday = aliased(Checkin)
+    # The streak continues yesterday's check-in, else starts again at 1: read by the INSERT itself,
+    # not by a SELECT first, so a check-in is one round trip.
+    streak = (
+        func.coalesce(
+            select(yesterday.streak)
+            .where(yesterday.user_id == bindparam("b_user"), yesterday.day == bindparam("b_yesterday"))
+            .scalar_subquery(),
+            0,
+        )
+        + 1
+    )
+    row = select(
+        bindparam("b_user", type_=String),
+        bindparam("b_day", type_=Date),
+        bindparam("b_chat", type_=String),
+        streak,
+        bindparam("b_points", type_=Integer),
+        bindparam("b_at", type_=UTCDateTime()),
+    ).where(true())  # SQLite reads INSERT ... SELECT ... ON CONFLICT only with a WHERE in the SELECT
+    columns = ["user_id", "day", "chat_id", "streak", "points", "created_at"]
+    return insert(Checkin).from_select(columns, row).on_conflict_do_nothing().returning(Checkin.streak)
 
 
-# Built once: every 签到 runs it, and an ORM select rebuilt per call cost more than the query itself.
-_LAST_CHECKIN = (
-    select(Checkin.day, Checkin.streak)
-    .where(Checkin.user_id == bindparam("user"), Checkin.day < bindparam("before"))
-    .order_by(Checkin.day.desc())
-    .limit(1)
+_CHECK_IN = {dialect: _check_in_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_SET_POINTS = (
+    update(Checkin)
+    .where(Checkin.user_id == bindparam("b_user"), Checkin.day == bindparam("b_day"))
+    .values(points=bindparam("b_points"))
 )
-
-
-def last_checkin(session: Session, user_id: str, before: date) -> PreviousCheckin | None:
-    """Return the day and streak of the member's latest check-in before business day `before`."""
-    row = core(session).execute(_LAST_CHECKIN, {"user": user_id, "before": before}).first()
-    return None if row is None else PreviousCheckin(row.day, row.streak)
 
 
 def check_in(
@@ -67,15 +81,22 @@ def check_in(
     `points_for(streak)` gives the points this streak earns; the row stores them so the reply and
     the ledger agree. A second call the same day returns the first check-in with `created` False.
     """
-    previous = last_checkin(session, user_id, day)
-    streak = next_streak(previous.day if previous else None, previous.streak if previous else 0, day)
-    points = points_for(streak)
-    created = insert_if_absent(
-        session,
-        Checkin,
-        {"user_id": user_id, "day": day, "chat_id": chat_id, "streak": streak, "points": points, "created_at": at},
-    )
-    if created:
+    # Written with a first day's points; a streak whose points differ (a bonus day) is corrected in
+    # a second statement, so the usual check-in stays one.
+    guess = points_for(1)
+    params = {
+        "b_user": user_id,
+        "b_day": day,
+        "b_yesterday": day - timedelta(days=1),
+        "b_chat": chat_id,
+        "b_points": guess,
+    }
+    written = core(session).execute(_CHECK_IN[session.get_bind().dialect.name], params | {"b_at": at}).first()
+    if written is not None:
+        streak = int(written.streak)
+        points = points_for(streak)
+        if points != guess:
+            core(session).execute(_SET_POINTS, {"b_user": user_id, "b_day": day, "b_points": points})
         return CheckinResult(True, streak, points)
     existing = session.scalars(
         select(Checkin).where(Checkin.user_id == user_id, Checkin.day == day).execution_options(populate_existing=True)
@@ -84,7 +105,5 @@ def check_in(
 
 
 def set_points(session: Session, user_id: str, day: date, points: int) -> None:
-    """Record the points a check-in really earned (after the daily cap)."""
-    row = session.get(Checkin, (user_id, day))
-    if row is not None:
-        row.points = points
+    """Record the points a check-in really earned (after the daily cap): one UPDATE, no read first."""
+    core(session).execute(_SET_POINTS, {"b_user": user_id, "b_day": day, "b_points": points})

@@ -13,7 +13,6 @@ from models.business_day import (
     competition_ranks,
     day_start,
     month_start,
-    next_streak,
     streak_bonus,
     week_start,
 )
@@ -60,14 +59,6 @@ def test_week_and_month_start() -> None:
     assert week_start(date(2026, 11, 22)) == date(2026, 11, 16)  # a Sunday
     assert week_start(date(2026, 11, 23)) == date(2026, 11, 23)  # a Monday
     assert month_start(date(2026, 11, 22)) == date(2026, 11, 1)
-
-
-def test_streak_continues_only_from_yesterday() -> None:
-    """Yesterday's streak grows by one; a missed day, or no earlier check-in, starts again at 1."""
-    today = date(2026, 11, 22)
-    assert next_streak(date(2026, 11, 21), 4, today) == 5
-    assert next_streak(date(2026, 11, 20), 4, today) == 1
-    assert next_streak(None, 0, today) == 1
 
 
 def test_streak_bonus_once_or_repeating() -> None:
