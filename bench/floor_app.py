@@ -77,7 +77,8 @@ _WRITTEN_SQL = {
     " VALUES ({key}, 'app', 'text', {user}, {now}) ON CONFLICT DO NOTHING RETURNING dedup_key",
     "person": "INSERT INTO people (user_id, first_seen_at) VALUES ({user}, {now}) ON CONFLICT DO NOTHING",
     "checkin": "INSERT INTO checkins (user_id, day, streak, points, created_at)"
-    " SELECT {user}, {day}, COALESCE((SELECT streak FROM checkins WHERE user_id = {user} AND day = {yesterday}), 0)"
+    " SELECT CAST({user} AS VARCHAR), CAST({day} AS DATE),"
+    " COALESCE((SELECT streak FROM checkins WHERE user_id = {user} AND day = {yesterday}), 0)"
     " + 1, 10, {now} WHERE true ON CONFLICT DO NOTHING RETURNING streak",
     "activity": "INSERT INTO activity_hours (chat_id, user_id, hour, kind, count) VALUES ({direct}, {user}, {hour},"
     " 'checkin', 1)"
