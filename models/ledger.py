@@ -153,6 +153,39 @@ def _upsert_credit_statement(dialect: str) -> Any:
 _UPSERT_CREDIT = {dialect: _upsert_credit_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
+def _credit_with_row_statement() -> Any:
+    ledger, account = PointsEntry.__table__, PointsAccount.__table__
+    written = (
+        postgresql.insert(ledger)
+        .values({name: bindparam(f"e_{name}") for name in _ENTRY_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(ledger.c.user_id)
+        .cte("written")
+    )
+    # Only a row this statement wrote moves the account: a repeat key selects nothing to upsert.
+    moves = select(
+        written.c.user_id,
+        bindparam("b_applied", type_=Integer),
+        bindparam("b_gain", type_=Integer),
+        bindparam("b_at", type_=UTCDateTime()),
+    )
+    stmt = postgresql.insert(account).from_select(["user_id", "balance", "earned", "updated_at"], moves)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[account.c.user_id],
+        set_={
+            "balance": account.c.balance + stmt.excluded.balance,
+            "earned": account.c.earned + stmt.excluded.earned,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    return stmt.returning(account.c.balance, account.c.earned)
+
+
+_ENTRY_COLUMNS = ("key", "user_id", "chat_id", "delta", "reason", "note", "actor", "day", "created_at")
+# A ledger row and its credit in one round trip (PostgreSQL; see `_credit`).
+_CREDIT_WITH_ROW = _credit_with_row_statement()
+
+
 # The same move without RETURNING, so many rows can go in one executemany.
 _CREDIT_MANY = (
     update(PointsAccount)
@@ -269,19 +302,26 @@ def post(
 
 
 def _credit(session: Session, entry: dict[str, Any], *, gain: int) -> PostResult:
-    """An uncapped credit in two round trips: insert the row, then add it to the account (created if new).
+    """An uncapped credit: insert the row, then add it to the account (created if new).
 
     Nothing has to be read first: a credit cannot make the balance negative and no cap needs the
     day's earnings, so the account is locked only by the upsert that moves it. A repeat key
-    inserts nothing and moves nothing.
+    inserts nothing and moves nothing. PostgreSQL does both in one statement (the row's INSERT is
+    a data-modifying WITH the account's upsert selects from); SQLite has no such WITH, so two.
     """
-    user_id = entry["user_id"]
-    if not insert_if_absent(session, PointsEntry, entry):
-        balance, earned = _lock_balance(session, user_id, entry["created_at"])
+    user_id, at = entry["user_id"], entry["created_at"]
+    params = {"b_user": user_id, "b_applied": entry["delta"], "b_gain": gain, "b_at": at}
+    if session.get_bind().dialect.name == "postgresql":
+        row = core(session).execute(_CREDIT_WITH_ROW, params | {f"e_{name}": value for name, value in entry.items()})
+        moved = row.first()
+    elif insert_if_absent(session, PointsEntry, entry):
+        moved = core(session).execute(_UPSERT_CREDIT["sqlite"], params).one()
+    else:
+        moved = None
+    if moved is None:
+        balance, earned = _lock_balance(session, user_id, at)
         return PostResult("duplicate", 0, balance, earned, earned)
-    params = {"b_user": user_id, "b_applied": entry["delta"], "b_gain": gain, "b_at": entry["created_at"]}
-    row = core(session).execute(_UPSERT_CREDIT[session.get_bind().dialect.name], params).one()
-    return PostResult("posted", entry["delta"], int(row.balance), int(row.earned) - gain, int(row.earned))
+    return PostResult("posted", entry["delta"], int(moved.balance), int(moved.earned) - gain, int(moved.earned))
 
 
 @dataclass(frozen=True)
