@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, core, insert_if_absent
@@ -131,45 +132,18 @@ _CREDIT = (
 
 def _upsert_credit_statement(dialect: str) -> Any:
     insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = PointsAccount.__table__
-    stmt = insert(table).values(
+    stmt = insert(PointsAccount).values(
         user_id=bindparam("b_user"),
         balance=bindparam("b_applied"),
         earned=bindparam("b_gain"),
         updated_at=bindparam("b_at"),
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.user_id],
-        set_={
-            "balance": table.c.balance + stmt.excluded.balance,
-            "earned": table.c.earned + stmt.excluded.earned,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    )
-    return stmt.returning(table.c.balance, table.c.earned)
+    return _or_add_to_account(stmt)
 
 
-# Create-or-credit in one statement, for credits that need nothing read first (see `_credit`).
-_UPSERT_CREDIT = {dialect: _upsert_credit_statement(dialect) for dialect in ("postgresql", "sqlite")}
-
-
-def _credit_with_row_statement() -> Any:
-    ledger, account = PointsEntry.__table__, PointsAccount.__table__
-    written = (
-        postgresql.insert(ledger)
-        .values({name: bindparam(f"e_{name}") for name in _ENTRY_COLUMNS})
-        .on_conflict_do_nothing()
-        .returning(ledger.c.user_id)
-        .cte("written")
-    )
-    # Only a row this statement wrote moves the account: a repeat key selects nothing to upsert.
-    moves = select(
-        written.c.user_id,
-        bindparam("b_applied", type_=Integer),
-        bindparam("b_gain", type_=Integer),
-        bindparam("b_at", type_=UTCDateTime()),
-    )
-    stmt = postgresql.insert(account).from_select(["user_id", "balance", "earned", "updated_at"], moves)
+def _or_add_to_account(stmt: Any) -> Any:
+    """An account INSERT that, when the member has one, adds the row's balance and earnings to it instead."""
+    account = PointsAccount.__table__
     stmt = stmt.on_conflict_do_update(
         index_elements=[account.c.user_id],
         set_={
@@ -179,6 +153,30 @@ def _credit_with_row_statement() -> Any:
         },
     )
     return stmt.returning(account.c.balance, account.c.earned)
+
+
+# Create-or-credit in one statement, for credits that need nothing read first (see `_credit`).
+_UPSERT_CREDIT = {dialect: _upsert_credit_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def _credit_with_row_statement() -> Any:
+    written = (
+        postgresql.insert(PointsEntry)
+        .values({name: bindparam(f"e_{name}") for name in _ENTRY_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(PointsEntry.user_id)
+        .cte("written")
+    )
+    # Only a row this statement wrote moves the account: a repeat key selects nothing to upsert.
+    moves = select(
+        written.c.user_id,
+        bindparam("b_applied", type_=Integer),
+        bindparam("b_gain", type_=Integer),
+        bindparam("b_at", type_=UTCDateTime()),
+    )
+    return _or_add_to_account(
+        postgresql.insert(PointsAccount).from_select(["user_id", "balance", "earned", "updated_at"], moves)
+    )
 
 
 _ENTRY_COLUMNS = ("key", "user_id", "chat_id", "delta", "reason", "note", "actor", "day", "created_at")
@@ -311,13 +309,12 @@ def _credit(session: Session, entry: dict[str, Any], *, gain: int) -> PostResult
     """
     user_id, at = entry["user_id"], entry["created_at"]
     params = {"b_user": user_id, "b_applied": entry["delta"], "b_gain": gain, "b_at": at}
+    moved: Row[Any] | None = None
     if session.get_bind().dialect.name == "postgresql":
         row = core(session).execute(_CREDIT_WITH_ROW, params | {f"e_{name}": value for name, value in entry.items()})
         moved = row.first()
     elif insert_if_absent(session, PointsEntry, entry):
         moved = core(session).execute(_UPSERT_CREDIT["sqlite"], params).one()
-    else:
-        moved = None
     if moved is None:
         balance, earned = _lock_balance(session, user_id, at)
         return PostResult("duplicate", 0, balance, earned, earned)

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text, func, insert, or_, select, update
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, UTCDateTime, core, one_of, rowcount
 
@@ -93,23 +93,10 @@ def queue_message(
     return QueuedMessage(core(session).execute(_ADD_MESSAGE, values).scalar_one(), payload)
 
 
-def add_message(
-    session: Session,
-    *,
-    channel: str,
-    target_kind: str,
-    target: str,
-    payload: dict[str, Any],
-    now: datetime,
-    origin: str | None = None,
-    not_before: datetime | None = None,
-) -> OutboxMessage:
-    """`queue_message`, handing back the row as an object attached to the session (for code that edits it)."""
-    values = _new_row(channel, target_kind, target, payload, now, origin, not_before)
-    row_id = core(session).execute(_ADD_MESSAGE, values).scalar_one()
-    row = OutboxMessage(id=row_id, **values)
-    make_transient_to_detached(row)
-    session.add(row)
+def add_message(session: Session, **fields: Any) -> OutboxMessage:
+    """`queue_message`, handing back the row as an object of the session, for code that edits it."""
+    row = session.get(OutboxMessage, queue_message(session, **fields).id)
+    assert row is not None  # just inserted in this transaction
     return row
 
 
