@@ -265,3 +265,14 @@ def test_an_uncapped_credit_reads_nothing_first(factory: sessionmaker[Session], 
     refund = post(factory, user_id="sunqi", delta=5, key="refund:r1", reason="refund", actor="guide01")
     # A refund is no earning: the balance moves, the total earned does not.
     assert (refund.status, refund.balance, refund.earned_before, refund.earned) == ("posted", 25, 20, 20)
+
+
+def test_one_credit_delivered_at_once_from_many_connections_posts_once(
+    factory: sessionmaker[Session], engine: Engine
+) -> None:
+    """The same idempotency key from ten connections at once: one credit, nine duplicates that see it."""
+    results = run_together(10, lambda _: post(factory, user_id="zhouba", delta=25, key="quiz:7:zhouba"))
+    assert sorted(r.status for r in results) == ["duplicate"] * 9 + ["posted"]
+    assert {r.balance for r in results} == {25}
+    assert balances(factory) == {"zhouba": (25, 25)}
+    assert count_rows(engine, PointsEntry) == 1
