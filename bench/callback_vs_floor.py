@@ -123,7 +123,7 @@ def gunicorn(app: str, workers: int, env: dict[str, str], threads: int = 1) -> I
     command = [binary, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level", "warning"]
     if threads > 1:
         command += ["--threads", str(threads)]
-    # The project logs every callback at INFO; its lines go to a file beside the requests, not the figures.
+    # The project logs every callback at INFO: the servers' lines go to a temporary file, not between the figures.
     log_path = Path(tempfile.gettempdir()) / f"groupbot-bench-{port}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(

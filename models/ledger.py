@@ -130,9 +130,8 @@ _CREDIT = (
 )
 
 
-def _upsert_credit_statement(dialect: str) -> Any:
-    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(PointsAccount).values(
+def _upsert_credit_statement() -> Any:
+    stmt = sqlite.insert(PointsAccount).values(
         user_id=bindparam("b_user"),
         balance=bindparam("b_applied"),
         earned=bindparam("b_gain"),
@@ -155,8 +154,8 @@ def _or_add_to_account(stmt: Any) -> Any:
     return stmt.returning(account.c.balance, account.c.earned)
 
 
-# Create-or-credit in one statement, for credits that need nothing read first (see `_credit`).
-_UPSERT_CREDIT = {dialect: _upsert_credit_statement(dialect) for dialect in ("postgresql", "sqlite")}
+# Create-or-credit in one statement, after the row's own INSERT, for SQLite's credits (see `_credit`).
+_UPSERT_CREDIT = _upsert_credit_statement()
 
 
 def _credit_with_row_statement() -> Any:
@@ -314,7 +313,7 @@ def _credit(session: Session, entry: dict[str, Any], *, gain: int) -> PostResult
         row = core(session).execute(_CREDIT_WITH_ROW, params | {f"e_{name}": value for name, value in entry.items()})
         moved = row.first()
     elif insert_if_absent(session, PointsEntry, entry):
-        moved = core(session).execute(_UPSERT_CREDIT["sqlite"], params).one()
+        moved = core(session).execute(_UPSERT_CREDIT, params).one()
     if moved is None:
         balance, earned = _lock_balance(session, user_id, at)
         return PostResult("duplicate", 0, balance, earned, earned)
